@@ -1,0 +1,63 @@
+"""Parsing of environment variables and custom-resource properties.
+
+Everything fails fast with an :class:`~redcap_ctl.errors.InputError` naming the
+field: no silent defaults for required values, and CloudFormation booleans are
+compared exactly (``"true"``/``"false"``), never with ``in`` or truthiness.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from redcap_ctl.errors import InputError
+
+
+def require_env(name: str, environ: Mapping[str, str] | None = None) -> str:
+    env = os.environ if environ is None else environ
+    value = env.get(name, "").strip()
+    if not value:
+        raise InputError(name, "environment variable is required")
+    return value
+
+
+def optional_env(name: str, default: str, environ: Mapping[str, str] | None = None) -> str:
+    env = os.environ if environ is None else environ
+    value = env.get(name, "").strip()
+    return value or default
+
+
+def parse_bool(value: Any, field: str, default: bool | None = None) -> bool:
+    """Parse a CloudFormation-style boolean: ``"true"`` or ``"false"`` (any case)."""
+    if value is None or value == "":
+        if default is None:
+            raise InputError(field, 'is required and must be "true" or "false"')
+        return default
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text == "true":
+        return True
+    if text == "false":
+        return False
+    raise InputError(field, f'must be "true" or "false", got {str(value)[:40]!r}')
+
+
+def parse_int(value: Any, field: str, *, minimum: int | None = None, maximum: int | None = None) -> int:
+    try:
+        number = int(str(value).strip())
+    except (TypeError, ValueError):
+        raise InputError(field, f"must be an integer, got {str(value)[:40]!r}") from None
+    if minimum is not None and number < minimum:
+        raise InputError(field, f"must be at least {minimum}, got {number}")
+    if maximum is not None and number > maximum:
+        raise InputError(field, f"must be at most {maximum}, got {number}")
+    return number
+
+
+def require_str(props: Mapping[str, Any], field: str) -> str:
+    value = props.get(field)
+    if not isinstance(value, str) or not value.strip():
+        raise InputError(field, "is required")
+    return value.strip()

@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from redcap_ctl import waf
+from redcap_ctl.errors import ControlPlaneError, InputError
+
+
+def test_pattern_matches_only_its_value():
+    value = "Ab-_9" * 8
+    pattern = waf.pattern_for(value)
+    assert waf.accepts([pattern], value)
+    assert not waf.accepts([pattern], value + "x")
+    assert not waf.accepts([pattern], "x" + value)
+    assert not waf.accepts([pattern], value.lower())
+
+
+def test_arn_parsing_names_the_field():
+    ref = waf.PatternSetRef.from_arn(
+        "arn:aws:wafv2:us-east-1:123456789012:regional/regexpatternset/cron/0b6e6c3e-1111-2222-3333-444455556666"
+    )
+    assert (ref.name, ref.scope) == ("cron", "REGIONAL")
+    with pytest.raises(InputError, match="^CRON_PATTERN_SET_ARN:"):
+        waf.PatternSetRef.from_arn("arn:aws:s3:::bucket")
+
+
+@mock_aws
+def test_accept_only_replaces_and_refuses_empty():
+    client = boto3.client("wafv2", region_name="us-east-1")
+    summary = client.create_regex_pattern_set(
+        Name="cron", Scope="REGIONAL", RegularExpressionList=[{"RegexString": "^old$"}]
+    )["Summary"]
+    ref = waf.PatternSetRef.from_arn(summary["ARN"])
+    waf.accept_only(client, ref, ["current-value", "pending-value"])
+    assert waf.accepted(client, ref, "pending-value")
+    assert not waf.accepted(client, ref, "old")
+    with pytest.raises(ControlPlaneError):
+        waf.accept_only(client, ref, [])
