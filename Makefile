@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-PYTHON313 ?= $(shell scripts/find-python313)
+PYTHON313 ?= $(shell .ci/find-python313)
 VENV      := .venv
 PY        := $(VENV)/bin/python
 SAM_VENV  := .tools/sam
@@ -40,7 +40,7 @@ install: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed ##
 lint: $(VENV)/.installed ## ruff + mypy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy layers/shared/redcap_ctl $$(find functions scripts -name "*.py")
+	$(VENV)/bin/mypy layers/shared/redcap_ctl tests/testkit $$(find functions tests/local tests/bench -name "*.py")
 
 .PHONY: unit
 unit: $(VENV)/.installed ## pytest only
@@ -66,3 +66,11 @@ lock: ## Re-resolve the pinned requirements from requirements/*.in
 .PHONY: clean
 clean: ## Remove build output and environments
 	rm -rf .aws-sam $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache
+
+.PHONY: local
+local: $(VENV)/.installed ## Run every Lambda's real handler against local emulators (no AWS account)
+	$(PY) -m tests.local.run
+
+.PHONY: bench
+bench: install ## Benchmarks: cold start, peak memory, package sizes, custom-domain overhead, rotation time
+	$(PY) -m tests.bench.run

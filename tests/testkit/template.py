@@ -24,7 +24,8 @@ def _raw() -> dict[str, Any]:
     template, matches = decode(str(TEMPLATE))
     assert not matches, matches
     assert template is not None
-    return _plain(template)
+    plain: dict[str, Any] = _plain(template)
+    return plain
 
 
 def _plain(node: Any) -> Any:
