@@ -69,8 +69,8 @@ clean: ## Remove build output and environments
 
 .PHONY: local
 local: $(VENV)/.installed ## Run every Lambda's real handler against local emulators (no AWS account)
-	$(PY) -m tests.local.run
+	PYTHONPATH=layers/shared:tests $(PY) -m local.run
 
 .PHONY: bench
 bench: install ## Benchmarks: cold start, peak memory, package sizes, custom-domain overhead, rotation time
-	$(PY) -m tests.bench.run
+	PYTHONPATH=layers/shared:tests $(PY) -m bench.run
