@@ -1,0 +1,160 @@
+"""Foundation: what prod turns on that dev does not (and the parameters that override it)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from testkit.template import Rendered
+
+PROD = {"Environment": "prod"}
+DEV = {"Environment": "dev"}
+
+
+def test_prod_aurora_has_backtrack_long_backups_and_deletion_protection() -> None:
+    db = Rendered(**PROD).props("DbCluster")
+    assert db["BacktrackWindow"] == 86400
+    assert db["BackupRetentionPeriod"] == 30
+    assert db["DeletionProtection"] is True
+
+
+def test_dev_aurora_is_disposable() -> None:
+    db = Rendered(**DEV).props("DbCluster")
+    assert db["BacktrackWindow"] == 0
+    assert db["BackupRetentionPeriod"] < 30
+    assert db["DeletionProtection"] is False
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [("prod", "Snapshot"), ("dev", "Delete")],
+)
+def test_database_deletion_and_replace_policy(env: str, expected: str) -> None:
+    db = Rendered(Environment=env).resource("DbCluster")
+    assert db["DeletionPolicy"] == expected
+    assert db["UpdateReplacePolicy"] == expected
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [("prod", "Retain"), ("dev", "Delete")],
+)
+def test_bucket_deletion_and_replace_policy(env: str, expected: str) -> None:
+    for name in ("FileBucket", "LogBucket"):
+        bucket = Rendered(Environment=env).resource(name)
+        assert bucket["DeletionPolicy"] == expected, name
+        assert bucket["UpdateReplacePolicy"] == expected, name
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_never_lost_resources_are_retained_in_every_environment(env: str) -> None:
+    rendered = Rendered(Environment=env)
+    for name in ("DbSaltSecret", "KmsKey"):
+        res = rendered.resource(name)
+        assert res["DeletionPolicy"] == "Retain", name
+        assert res["UpdateReplacePolicy"] == "Retain", name
+
+
+def _versioning(**params: Any) -> str | None:
+    config = Rendered(**params).props("FileBucket").get("VersioningConfiguration")
+    return None if config is None else str(config["Status"])
+
+
+def test_file_versioning_follows_environment_by_default() -> None:
+    assert _versioning(**PROD) == "Enabled"
+    assert _versioning(**DEV) is None
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"Environment": "prod", "FileVersioning": "Suspended"}, "Suspended"),
+        ({"Environment": "dev", "FileVersioning": "Enabled"}, "Enabled"),
+        ({"Environment": "dev", "FileVersioning": "Suspended"}, "Suspended"),
+    ],
+)
+def test_file_versioning_can_be_overridden(params: dict[str, str], expected: str) -> None:
+    assert _versioning(**params) == expected
+
+
+def test_noncurrent_versions_expire() -> None:
+    rules = Rendered(**PROD).props("FileBucket")["LifecycleConfiguration"]["Rules"]
+    days = [r["NoncurrentVersionExpiration"]["NoncurrentDays"] for r in rules if "NoncurrentVersionExpiration" in r]
+    assert days == [90]
+
+
+def test_file_bucket_is_private_kms_encrypted_tls_only_and_logged() -> None:
+    rendered = Rendered(**DEV)
+    bucket = rendered.props("FileBucket")
+    assert all(bucket["PublicAccessBlockConfiguration"].values())
+    sse = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
+    assert sse == {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": {"Fn::GetAtt": ["KmsKey", "Arn"]}}
+    assert bucket["LoggingConfiguration"]["DestinationBucketName"] == {"Ref": "LogBucket"}
+    (deny,) = rendered.props("FileBucketPolicy")["PolicyDocument"]["Statement"]
+    assert deny["Effect"] == "Deny"
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def _nat_gateways(env: str) -> set[str]:
+    return set(Rendered(Environment=env).of_type("AWS::EC2::NatGateway"))
+
+
+def test_one_nat_in_dev_and_one_per_az_in_prod() -> None:
+    assert _nat_gateways("dev") == {"NatGateway1"}
+    assert _nat_gateways("prod") == {"NatGateway1", "NatGateway2"}
+
+
+@pytest.mark.parametrize(("env", "nat"), [("dev", "NatGateway1"), ("prod", "NatGateway2")])
+def test_second_private_subnet_egress(env: str, nat: str) -> None:
+    route = Rendered(Environment=env).props("PrivateDefaultRoute2")
+    assert route["NatGatewayId"] == {"Ref": nat}
+
+
+def test_network_endpoints_and_flow_logs() -> None:
+    rendered = Rendered(**DEV)
+    endpoints = {
+        r["Properties"]["VpcEndpointType"]: r["Properties"] for r in rendered.of_type("AWS::EC2::VPCEndpoint").values()
+    }
+    assert endpoints["Gateway"]["ServiceName"] == {"Fn::Sub": "com.amazonaws.${AWS::Region}.s3"}
+    assert endpoints["Interface"]["ServiceName"] == {"Fn::Sub": "com.amazonaws.${AWS::Region}.secretsmanager"}
+    flow = rendered.props("VpcFlowLog")
+    assert flow["TrafficType"] == "ALL"
+    assert rendered.props("FlowLogGroup")["KmsKeyId"] == {"Fn::GetAtt": ["KmsKey", "Arn"]}
+
+
+def _readers(count: int) -> set[str]:
+    instances = Rendered(DbReaderCount=count).of_type("AWS::RDS::DBInstance")
+    return set(instances) - {"DbWriter"}
+
+
+@pytest.mark.parametrize(
+    ("count", "expected"),
+    [(0, set()), (1, {"DbReader1"}), (2, {"DbReader1", "DbReader2"})],
+)
+def test_reader_count(count: int, expected: set[str]) -> None:
+    assert _readers(count) == expected
+
+
+def test_aurora_serverless_v2_features() -> None:
+    rendered = Rendered(**PROD)
+    db = rendered.props("DbCluster")
+    assert db["Engine"] == "aurora-mysql"
+    assert db["EnableIAMDatabaseAuthentication"] is True
+    assert db["EnableHttpEndpoint"] is True
+    assert db["ManageMasterUserPassword"] is True
+    assert "MasterUserPassword" not in db
+    assert db["MasterUserSecret"] == {"KmsKeyId": {"Ref": "KmsKey"}}
+    assert db["StorageEncrypted"] is True
+    assert set(db["EnableCloudwatchLogsExports"]) >= {"error", "slowquery", "audit"}
+    assert set(db["ServerlessV2ScalingConfiguration"]) == {"MinCapacity", "MaxCapacity"}
+    params = rendered.props("DbClusterParameterGroup")["Parameters"]
+    assert params["max_allowed_packet"] == 134217728
+    assert params["read_rnd_buffer_size"] == 262144
+    assert params["sort_buffer_size"] == 2097152
+    assert rendered.props("DbWriter")["DBInstanceClass"] == "db.serverless"
+
+
+def test_db_parameters_come_from_stack_parameters() -> None:
+    params = Rendered(DbSortBufferSize=4194304).props("DbClusterParameterGroup")["Parameters"]
+    assert params["sort_buffer_size"] == 4194304

@@ -1,0 +1,168 @@
+"""Foundation: least privilege, secrets never in plaintext, no long-lived keys in the template."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from testkit.template import Rendered, load
+
+SECRET_NAMES = {"DB_SECRET", "DB_SALT", "S3_USER_SECRET", "SES_USER_SECRET"}
+
+
+def _statements(role: dict[str, Any]) -> list[dict[str, Any]]:
+    return [s for p in role["Properties"].get("Policies", []) for s in p["PolicyDocument"]["Statement"]]
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def test_no_iam_access_key_anywhere() -> None:
+    # Keys are created and rotated by the key rotation Lambda, never by CloudFormation.
+    types = {r["Type"] for r in load()["Resources"].values()}
+    assert "AWS::IAM::AccessKey" not in types
+
+
+def test_instance_role_has_no_wildcard_resource() -> None:
+    role = Rendered(Environment="prod").resource("AppRunnerInstanceRole")
+    for stmt in _statements(role):
+        for resource in _as_list(stmt["Resource"]):
+            assert "*" not in json.dumps(resource), stmt["Sid"]
+        for action in _as_list(stmt["Action"]):
+            assert "*" not in action, stmt["Sid"]
+
+
+def test_instance_role_reads_only_its_own_secrets() -> None:
+    role = Rendered().resource("AppRunnerInstanceRole")
+    by_sid = {s["Sid"]: s for s in _statements(role)}
+    assert by_sid["ReadOwnSecrets"]["Action"] == "secretsmanager:GetSecretValue"
+    assert by_sid["ReadOwnSecrets"]["Resource"] == [
+        {"Fn::GetAtt": ["DbCluster", "MasterUserSecret.SecretArn"]},
+        {"Ref": "DbSaltSecret"},
+        {"Ref": "S3UserSecret"},
+        {"Ref": "SesUserSecret"},
+    ]
+    assert by_sid["DecryptOwnSecrets"]["Resource"] == {"Fn::GetAtt": ["KmsKey", "Arn"]}
+    connect = by_sid["IamDatabaseAuthentication"]
+    assert connect["Action"] == "rds-db:connect"
+    assert "${DbCluster.DBClusterResourceId}/${DbIamUserName}" in connect["Resource"]["Fn::Sub"]
+    assert set(by_sid) == {"ReadOwnSecrets", "DecryptOwnSecrets", "IamDatabaseAuthentication"}
+
+
+def test_ecr_access_role_wildcards_are_the_justified_ones() -> None:
+    role = Rendered().resource("AppRunnerEcrAccessRole")
+    for stmt in _statements(role):
+        if stmt["Resource"] == "*":
+            # GetAuthorizationToken cannot be scoped to a resource.
+            assert stmt["Action"] == "ecr:GetAuthorizationToken"
+        else:
+            arn = stmt["Resource"]["Fn::Sub"][0]
+            assert arn == "arn:${AWS::Partition}:ecr:${Region}:${Account}:repository/*"
+
+
+def _image_config() -> dict[str, Any]:
+    service = Rendered().props("AppRunnerService")
+    config: dict[str, Any] = service["SourceConfiguration"]["ImageRepository"]["ImageConfiguration"]
+    return config
+
+
+def test_app_runner_secrets_are_references_never_plaintext() -> None:
+    config = _image_config()
+    secrets = {s["Name"]: s["Value"] for s in config["RuntimeEnvironmentSecrets"]}
+    assert set(secrets) == SECRET_NAMES
+    plain = {v["Name"]: v["Value"] for v in config["RuntimeEnvironmentVariables"]}
+    assert not SECRET_NAMES & set(plain)
+    blob = json.dumps(plain)
+    for marker in ("Secret", "PASSWORD", "Password", "SecretString", "resolve:secretsmanager"):
+        assert marker not in blob, marker
+
+
+def test_user_secrets_start_with_the_user_name_only_and_are_kms_encrypted() -> None:
+    rendered = Rendered()
+    for secret, user in (("S3UserSecret", "S3User"), ("SesUserSecret", "SesUser")):
+        props = rendered.props(secret)
+        assert props["SecretString"] == {"Fn::Sub": '{"UserName": "${' + user + '}"}'}
+        assert props["KmsKeyId"] == {"Ref": "KmsKey"}
+    salt = rendered.props("DbSaltSecret")
+    assert "SecretString" not in salt
+    assert salt["GenerateSecretString"]["PasswordLength"] >= 32
+
+
+def test_iam_users_have_no_inline_policies_and_s3_user_is_bucket_scoped() -> None:
+    rendered = Rendered()
+    for user in ("S3User", "SesUser"):
+        assert "Policies" not in rendered.props(user)
+    (policy,) = rendered.props("S3UserGroup")["Policies"]
+    for stmt in policy["PolicyDocument"]["Statement"]:
+        assert "*" not in json.dumps(stmt["Resource"]).replace("${FileBucket.Arn}/*", ""), stmt
+
+
+def test_key_rotation_and_service_principals() -> None:
+    key = Rendered().props("KmsKey")
+    assert key["EnableKeyRotation"] is True
+    services = set()
+    for stmt in key["KeyPolicy"]["Statement"]:
+        for svc in _as_list(stmt["Principal"].get("Service", [])):
+            services.add(svc if isinstance(svc, str) else svc["Fn::Sub"])
+    assert {"events.amazonaws.com", "cloudwatch.amazonaws.com", "logs.${AWS::Region}.amazonaws.com"} <= services
+
+
+def test_topic_policy_lets_eventbridge_and_alarms_publish() -> None:
+    rendered = Rendered()
+    assert rendered.props("NotificationTopic")["KmsMasterKeyId"] == {"Ref": "KmsKey"}
+    policies = rendered.of_type("AWS::SNS::TopicPolicy")
+    assert list(policies) == ["NotificationTopicPolicy"]
+    allow = [
+        s
+        for s in policies["NotificationTopicPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+        if s["Effect"] == "Allow"
+    ]
+    principals = {p for s in allow for p in s["Principal"]["Service"]}
+    assert {"events.amazonaws.com", "cloudwatch.amazonaws.com"} <= principals
+
+
+def test_optional_email_subscription() -> None:
+    assert "NotificationEmailSubscription" not in Rendered().resources
+    sub = Rendered(NotificationEmail="ops@example.org").props("NotificationEmailSubscription")
+    assert sub["Endpoint"] == "ops@example.org"
+
+
+def test_app_runner_deployments_are_routed_to_the_topic() -> None:
+    rule = Rendered().props("AppRunnerDeploymentEventsRule")
+    assert rule["EventPattern"]["source"] == ["aws.apprunner"]
+    assert rule["EventPattern"]["resources"] == [{"Fn::GetAtt": ["AppRunnerService", "ServiceArn"]}]
+    assert rule["Targets"][0]["Arn"] == {"Ref": "NotificationTopic"}
+
+
+def test_database_admits_only_the_compute_security_group() -> None:
+    rendered = Rendered()
+    assert "SecurityGroupIngress" not in rendered.props("DbSecurityGroup")
+    ingress = [
+        r["Properties"]
+        for r in rendered.of_type("AWS::EC2::SecurityGroupIngress").values()
+        if r["Properties"]["GroupId"] == {"Ref": "DbSecurityGroup"}
+    ]
+    assert ingress == [
+        {
+            "GroupId": {"Ref": "DbSecurityGroup"},
+            "IpProtocol": "tcp",
+            "FromPort": 3306,
+            "ToPort": 3306,
+            "SourceSecurityGroupId": {"Ref": "AppRunnerSecurityGroup"},
+            "Description": "MySQL from REDCap on App Runner",
+        }
+    ]
+
+
+def test_app_runner_service_shape() -> None:
+    rendered = Rendered()
+    service = rendered.props("AppRunnerService")
+    assert service["InstanceConfiguration"]["Cpu"] == "2 vCPU"
+    assert service["InstanceConfiguration"]["Memory"] == "4 GB"
+    assert service["NetworkConfiguration"]["EgressConfiguration"]["EgressType"] == "VPC"
+    assert service["HealthCheckConfiguration"]["Protocol"] == "HTTP"
+    scaling = rendered.props("AppRunnerAutoScaling")
+    assert (scaling["MinSize"], scaling["MaxSize"], scaling["MaxConcurrency"]) == (2, 10, 50)
+    connector = rendered.props("AppRunnerVpcConnector")
+    assert connector["Subnets"] == [{"Ref": "PrivateSubnet1"}, {"Ref": "PrivateSubnet2"}]
