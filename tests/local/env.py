@@ -13,6 +13,7 @@ import json
 import os
 import re
 import socket
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -37,8 +38,30 @@ def signing_service(environ: Mapping[str, Any]) -> str:
     return match.group(1) if match else ""
 
 
+class FaultSwitch:
+    """Faults apply only while a handler runs, so the runner's own set-up and checks still work."""
+
+    def __init__(self) -> None:
+        self._armed = threading.Event()
+
+    @property
+    def armed(self) -> bool:
+        return self._armed.is_set()
+
+    @contextmanager
+    def arm(self) -> Iterator[None]:
+        self._armed.set()
+        try:
+            yield
+        finally:
+            self._armed.clear()
+
+
+FAULTS = FaultSwitch()
+
+
 def fault_injector(app: WsgiApp, broken: frozenset[str]) -> WsgiApp:
-    """Answer HTTP 400 ``InjectedFault`` for the broken services.
+    """Answer HTTP 400 ``InjectedFault`` for the broken services while a handler runs.
 
     400 rather than 5xx: botocore's standard retry mode would retry a 5xx with
     backoff for several seconds before giving up; the point is a fast, loud
@@ -47,7 +70,7 @@ def fault_injector(app: WsgiApp, broken: frozenset[str]) -> WsgiApp:
 
     def wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         service = signing_service(environ)
-        if service not in broken:
+        if service not in broken or not FAULTS.armed:
             return app(environ, start_response)
         message = f"emulated {service} is broken on purpose (make local --break {service})"
         if "json" in str(environ.get("CONTENT_TYPE", "")):

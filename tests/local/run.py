@@ -19,8 +19,11 @@ import time
 from contextlib import ExitStack
 from types import FrameType
 
+from local.areas import AREAS
 from local.runner import Run, install_routers, uninstall_routers
-from local.scenarios import SCENARIOS, Local
+from local.scenarios import Local, Scenario
+
+SCENARIOS: dict[str, Scenario] = {name: area.scenario for name, area in AREAS.items()}
 
 BUDGET_SECONDS = 60.0
 
@@ -86,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         for result, trace in run.failures:
             print(f"--- {result.resource} / {result.step}: {result.outcome}", file=out)
             print(trace.rstrip(), file=out)
-        names = "; ".join(f"{r.resource} / {r.step}: {r.detail}" for r in failed)
+        names = "; ".join(f"{r.resource} / {r.step}: {r.detail[:120]}" for r in failed)
         print(
             f"\nmake local: FAILED: {len(failed)} of {len(run.results)} steps failed ({elapsed:.1f}s): {names}",
             file=out,

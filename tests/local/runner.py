@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from local.env import patched_environ
+from local.env import FAULTS, patched_environ
 from redcap_ctl import clients
 from testkit import FUNCTIONS, LambdaContext, load_handler
 
@@ -145,8 +145,9 @@ def invoke(
     with patched_environ(env), captured_output() as out:
         clients.reset()
         try:
-            module = load_handler(function)
-            result = module.handler(dict(event), ctx)
+            with FAULTS.arm():
+                module = load_handler(function)
+                result = module.handler(dict(event), ctx)
         except BaseException as exc:
             exc.add_note(_tail(out.getvalue()))
             raise

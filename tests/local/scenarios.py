@@ -8,6 +8,7 @@ exactly what is missing, never skipped silently.
 from __future__ import annotations
 
 import importlib
+import os
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ class Local:
     run: Run
     moto_url: str
     env: dict[str, str]
+    broken: frozenset[str] = frozenset()
     services: dict[str, Any] = field(default_factory=dict)
     exit_stack: ExitStack = field(default_factory=ExitStack)
 
@@ -64,7 +66,14 @@ class Local:
         env = sandbox_environ(holder["moto"].url)
         # The whole run sees only the emulators; each handler adds its own variables on top.
         exit_stack.enter_context(patched_environ(env))
-        return cls(stack=holder["stack"], run=run, moto_url=holder["moto"].url, env=env, exit_stack=exit_stack)
+        return cls(
+            stack=holder["stack"],
+            run=run,
+            moto_url=holder["moto"].url,
+            env=env,
+            broken=frozenset(broken),
+            exit_stack=exit_stack,
+        )
 
     def client(self, service: str, region: str = REGION) -> Any:
         return boto3.session.Session().client(service, region_name=region)  # type: ignore[call-overload]
@@ -74,11 +83,8 @@ class Local:
         return importlib.import_module(f"testkit.emulators.{module}")
 
     def set_env(self, name: str, value: str) -> None:
-        import os
-
         self.env[name] = value
         os.environ[name] = value
 
 
 Scenario = Callable[[Local, Run], None]
-SCENARIOS: dict[str, Scenario] = {}

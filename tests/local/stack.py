@@ -46,7 +46,7 @@ class Stack:
 
     def props(self, logical_id: str) -> dict[str, Any]:
         if not self.has(logical_id):
-            raise Unresolved(f"template.yaml declares no resource {logical_id} (with {self.rendered.params})")
+            raise Unresolved(f"template.yaml declares no resource {logical_id} (for the local parameters)")
         return self.rendered.props(logical_id)
 
     def function_dir(self, logical_id: str) -> str:

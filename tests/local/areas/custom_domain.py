@@ -1,0 +1,141 @@
+"""Custom domain: Create writes the validation and alias records into Route 53, Delete removes them."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from local.bench_case import BenchCase
+from local.runner import Run, StepFailed, exists, invoke
+from local.scenarios import DOMAIN, Local
+from testkit import load_event
+from testkit.cfn import ResponseCapture, capture_cfn_responses
+
+RESOURCE = "custom domain"
+FUNCTION_ID = "AppRunnerCustomDomainFunction"
+CUSTOM_RESOURCE_ID = "AppRunnerCustomDomain"
+# The function's backoff is configurable; locally the emulator publishes records
+# after two describes, so a short first delay keeps the run fast without
+# changing what the code does.
+FAST_POLL = {"CUSTOM_DOMAIN_POLL_INITIAL_SECONDS": "0.05", "CUSTOM_DOMAIN_POLL_MAX_SECONDS": "0.2"}
+
+
+def provision(local: Local) -> None:
+    """App Runner service (emulator) and the stack's hosted zone (moto)."""
+    if "apprunner" not in local.services:
+        module = local.emulator("apprunner")
+        emulator = module.AppRunnerEmulator(records_after=2)
+        if "apprunner" in local.broken:
+            emulator.faults.access_denied = {
+                "AssociateCustomDomain",
+                "DescribeCustomDomains",
+                "DisassociateCustomDomain",
+                "DescribeService",
+            }
+        url = local.exit_stack.enter_context(emulator.serve())
+        local.set_env("AWS_ENDPOINT_URL_APPRUNNER", url)
+        arn = emulator.add_service("redcap")
+        local.services["apprunner"] = emulator
+        local.stack.physical["AppRunnerService.ServiceArn"] = arn
+        local.stack.physical["AppRunnerService.ServiceId"] = arn.rsplit("/", 1)[1]
+        local.stack.physical["AppRunnerService.ServiceUrl"] = emulator.dns_target(arn)
+    if "HostedZone" not in local.stack.physical:
+        name = local.stack.props("HostedZone")["Name"]
+        zone = local.client("route53").create_hosted_zone(Name=name, CallerReference="make-local")
+        local.stack.physical["HostedZone"] = zone["HostedZone"]["Id"].rsplit("/", 1)[-1]
+
+
+def event(local: Local, request: str, capture: ResponseCapture | None) -> dict[str, Any]:
+    """The events/ file's envelope with the properties the template gives the custom resource."""
+    ev = copy.deepcopy(load_event("custom_domain", f"{request.lower()}.json"))
+    props = local.stack.props(CUSTOM_RESOURCE_ID)
+    ev["ResourceProperties"] = {k: local.stack.value(v, f"{CUSTOM_RESOURCE_ID}.{k}") for k, v in props.items()}
+    ev["ServiceToken"] = ev["ResourceProperties"]["ServiceToken"]
+    if capture is not None:
+        ev["ResponseURL"] = capture.url(f"custom-domain-{request.lower()}")
+    return ev
+
+
+def function_env(local: Local) -> dict[str, str]:
+    env = local.stack.function_env(FUNCTION_ID)
+    env.update(FAST_POLL)
+    return env
+
+
+def zone_records(local: Local) -> list[dict[str, Any]]:
+    zone = local.stack.physical["HostedZone"]
+    sets = local.client("route53").list_resource_record_sets(HostedZoneId=zone)["ResourceRecordSets"]
+    return [r for r in sets if r["Type"] not in ("SOA", "NS")]
+
+
+def _answer(capture: ResponseCapture) -> dict[str, Any]:
+    answer = capture.last
+    if answer["Status"] != "SUCCESS":
+        raise StepFailed(f"CloudFormation was told {answer['Status']}: {answer.get('Reason', '')}")
+    return answer
+
+
+def scenario(local: Local, run: Run) -> None:
+    missing = exists(
+        "functions/custom_domain/app.py", "events/custom_domain/create.json", "tests/testkit/emulators/apprunner.py"
+    )
+    if missing:
+        run.unavailable(RESOURCE, "Create / Delete", missing)
+        return
+    if not run.step(RESOURCE, "provision App Runner service + hosted zone", lambda: _provision(local)):
+        return
+    state: dict[str, Any] = {}
+
+    with capture_cfn_responses() as capture:
+
+        def create() -> str:
+            ev = event(local, "Create", capture)
+            invoke("custom_domain", ev, function_env(local))
+            answer = _answer(capture)
+            state["physical_id"] = answer["PhysicalResourceId"]
+            records = zone_records(local)
+            names = sorted({r["Name"].rstrip(".") for r in records})
+            if not any(r["Type"] == "CNAME" and "acm-validations" in str(r) for r in records):
+                raise StepFailed(f"no certificate validation CNAME in the zone; records: {names}")
+            if not any(r["Name"].rstrip(".") == DOMAIN and r["Type"] in ("A", "AAAA", "CNAME") for r in records):
+                raise StepFailed(f"no alias record for {DOMAIN} in the zone; records: {names}")
+            return f"{len(records)} records in Route 53 ({', '.join(sorted({r['Type'] for r in records}))})"
+
+        created = run.step(RESOURCE, "Create: records appear in Route 53", create)
+
+        def delete() -> str:
+            ev = event(local, "Delete", capture)
+            ev["PhysicalResourceId"] = state.get("physical_id", ev.get("PhysicalResourceId"))
+            invoke("custom_domain", ev, function_env(local))
+            _answer(capture)
+            left = zone_records(local)
+            if left:
+                raise StepFailed(f"{len(left)} records still in the zone: {sorted(r['Name'] for r in left)}")
+            emulator = local.services["apprunner"]
+            if emulator.domain(local.stack.physical["AppRunnerService.ServiceArn"], DOMAIN) is not None:
+                raise StepFailed(f"{DOMAIN} is still associated with the App Runner service")
+            return "zone empty again, domain disassociated"
+
+        if created:
+            run.step(RESOURCE, "Delete: records gone", delete)
+        else:
+            run.unavailable(RESOURCE, "Delete: records gone", "skipped: Create failed")
+
+
+def _provision(local: Local) -> str:
+    provision(local)
+    return f"zone {local.stack.physical['HostedZone']} for {DOMAIN}"
+
+
+def bench_cases(local: Local, capture: ResponseCapture) -> list[BenchCase]:
+    provision(local)
+    return [
+        BenchCase(
+            name="custom domain (Create)",
+            logical_id=FUNCTION_ID,
+            function="custom_domain",
+            env=function_env(local),
+            event=event(local, "Create", capture),
+            cfn_response=True,
+        )
+    ]

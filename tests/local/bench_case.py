@@ -1,0 +1,18 @@
+"""What the benchmarks need from an area: a function, its environment and a first event."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class BenchCase:
+    name: str  # row label in the benchmark table
+    logical_id: str  # the function in template.yaml
+    function: str  # functions/<function>/
+    env: dict[str, str]
+    event: dict[str, Any]
+    cfn_response: bool = False  # crhelper custom resource: the parent captures its response
+    repeatable: bool = True  # serving the event again leaves the emulators as they were
+    notes: dict[str, str] = field(default_factory=dict)
