@@ -144,7 +144,8 @@ def test_aurora_serverless_v2_features() -> None:
     assert db["EnableHttpEndpoint"] is True
     assert db["ManageMasterUserPassword"] is True
     assert "MasterUserPassword" not in db
-    assert db["MasterUserSecret"] == {"KmsKeyId": {"Ref": "KmsKey"}}
+    assert db["MasterUserSecret"] == {"KmsKeyId": {"Fn::GetAtt": ["KmsKey", "Arn"]}}
+    assert db["KmsKeyId"] == {"Fn::GetAtt": ["KmsKey", "Arn"]}
     assert db["StorageEncrypted"] is True
     assert set(db["EnableCloudwatchLogsExports"]) >= {"error", "slowquery", "audit"}
     assert set(db["ServerlessV2ScalingConfiguration"]) == {"MinCapacity", "MaxCapacity"}
