@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from testkit.template import Rendered
+from testkit.template import Rendered, load
 
 PROD = {"Environment": "prod"}
 DEV = {"Environment": "dev"}
@@ -159,3 +159,10 @@ def test_aurora_serverless_v2_features() -> None:
 def test_db_parameters_come_from_stack_parameters() -> None:
     params = Rendered(DbSortBufferSize=4194304).props("DbClusterParameterGroup")["Parameters"]
     assert params["sort_buffer_size"] == 4194304
+
+
+def test_conditional_deletion_policies_have_the_transform_they_need() -> None:
+    # Fn::If in DeletionPolicy/UpdateReplacePolicy is only valid under AWS::LanguageExtensions,
+    # which must run before the SAM transform.
+    transform = load()["Transform"]
+    assert transform == ["AWS::LanguageExtensions", "AWS::Serverless-2016-10-31"]
