@@ -9,10 +9,12 @@ self-test proves ``make local`` fails loudly when an emulated service breaks.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
 import socket
+import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -96,7 +98,10 @@ class LocalMotoServer(ThreadedMotoServer):
         self.broken = frozenset(broken)
 
     def _server_entry(self) -> None:
-        app: WsgiApp = DomainDispatcherApplication(create_backend_app)
+        from local import moto_gaps
+
+        moto_gaps.apply()
+        app: WsgiApp = moto_gaps.guardduty_tags(DomainDispatcherApplication(create_backend_app))
         if self.broken:
             app = fault_injector(app, self.broken)
         self._server = make_server(HOST, 0, app, True, request_handler=QuietHandler)
@@ -114,6 +119,43 @@ class QuietHandler(MotoRequestHandler):
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         return
+
+
+_LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "", None}
+
+
+def _loopback(host: object) -> bool:
+    if host in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(str(host)).is_loopback
+    except ValueError:
+        return False
+
+
+def _network_guard(event: str, args: tuple[object, ...]) -> None:
+    if event == "socket.getaddrinfo" and not _loopback(args[0]):
+        raise PermissionError(f"make local talks only to 127.0.0.1; refused to resolve {args[0]!r}")
+    if event == "socket.connect":
+        address = args[1]
+        if isinstance(address, tuple) and not _loopback(address[0]):
+            raise PermissionError(f"make local talks only to 127.0.0.1; refused to connect to {address[0]!r}")
+
+
+_guard_installed = False
+
+
+def install_network_guard() -> None:
+    """Refuse (in this process) any DNS lookup or connection that is not loopback.
+
+    A handler that somehow missed ``AWS_ENDPOINT_URL`` must fail loudly here,
+    not reach a real AWS endpoint. Audit hooks cannot be removed, so this is
+    for the ``make local``/bench processes only, never for the test suite.
+    """
+    global _guard_installed
+    if not _guard_installed:
+        sys.addaudithook(_network_guard)
+        _guard_installed = True
 
 
 def free_port() -> int:
@@ -159,15 +201,19 @@ def sandbox_environ(moto_url: str, extra: Mapping[str, str] | None = None) -> di
 
 
 @contextmanager
-def patched_environ(values: Mapping[str, str], drop: Iterable[str] = ()) -> Iterator[None]:
-    """Set ``values`` in os.environ for the block and restore the previous state after."""
+def patched_environ(values: Mapping[str, str], *, scrub: bool = False) -> Iterator[None]:
+    """Set ``values`` in os.environ for the block and restore the previous state after.
+
+    ``scrub`` first removes whatever could point the SDK at a real account or
+    another endpoint (the run-wide sandbox); a handler's own variables are laid
+    on top of that sandbox without scrubbing it again.
+    """
     saved = dict(os.environ)
     try:
-        for name in drop:
-            os.environ.pop(name, None)
-        for name in list(os.environ):
-            if name in _SCRUB or name.startswith("AWS_ENDPOINT_URL"):
-                del os.environ[name]
+        if scrub:
+            for name in list(os.environ):
+                if name in _SCRUB or name.startswith("AWS_ENDPOINT_URL"):
+                    del os.environ[name]
         os.environ.update(values)
         yield
     finally:

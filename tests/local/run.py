@@ -13,6 +13,7 @@ Usage: make local  (or: PYTHONPATH=layers/shared:tests .venv/bin/python -m local
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import time
@@ -20,6 +21,7 @@ from contextlib import ExitStack
 from types import FrameType
 
 from local.areas import AREAS
+from local.env import install_network_guard
 from local.runner import Run, install_routers, uninstall_routers
 from local.scenarios import Local, Scenario
 
@@ -29,6 +31,13 @@ BUDGET_SECONDS = 60.0
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    # `make local` passes no arguments; the self-test reaches the same options through
+    # MAKE_LOCAL_BREAK / MAKE_LOCAL_ONLY (comma-separated) so it can exercise the real target.
+    if argv is None:
+        argv = sys.argv[1:]
+        for var, flag in (("MAKE_LOCAL_BREAK", "--break"), ("MAKE_LOCAL_ONLY", "--only")):
+            for value in filter(None, os.environ.get(var, "").split(",")):
+                argv += [flag, value.strip()]
     parser = argparse.ArgumentParser(prog="make local", description=__doc__.split("\n\n")[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="print each step as it finishes")
     parser.add_argument(
@@ -62,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"make local: unknown area(s) {sorted(unknown)}; choose from {list(SCENARIOS)}", file=sys.stderr)
         return 2
     signal.signal(signal.SIGTERM, _sigterm)
+    install_network_guard()
     out = sys.stdout
     run = Run(out=out, verbose=args.verbose)
     started = time.perf_counter()

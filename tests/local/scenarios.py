@@ -65,7 +65,7 @@ class Local:
             return None
         env = sandbox_environ(holder["moto"].url)
         # The whole run sees only the emulators; each handler adds its own variables on top.
-        exit_stack.enter_context(patched_environ(env))
+        exit_stack.enter_context(patched_environ(env, scrub=True))
         return cls(
             stack=holder["stack"],
             run=run,

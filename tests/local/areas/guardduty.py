@@ -98,7 +98,9 @@ def scenario(local: Local, run: Run) -> None:
                 raise StepFailed(f"{FRESH_REGION} already has a detector before Create")
             invoke("guardduty", ev, function_env(local, FRESH_REGION))
             data = _answer(capture).get("Data", {})
-            return check_detector(local, FRESH_REGION, wanted_features(ev)) + f"; created={data.get('Created', '?')}"
+            if data.get("CreatedDetector") != "true":
+                raise StepFailed(f"expected the function to report a created detector, got {data}")
+            return check_detector(local, FRESH_REGION, wanted_features(ev)) + " (created)"
 
         run.step(RESOURCE, "Create: account without a detector", fresh)
 
@@ -115,10 +117,9 @@ def scenario(local: Local, run: Run) -> None:
             )
             invoke("guardduty", ev, function_env(local, PARTIAL_REGION))
             data = _answer(capture).get("Data", {})
-            return (
-                check_detector(local, PARTIAL_REGION, features)
-                + f" (was: only {features[0]}); created={data.get('Created', '?')}"
-            )
+            if data.get("CreatedDetector") != "false":
+                raise StepFailed(f"expected the existing detector to be adopted, got {data}")
+            return check_detector(local, PARTIAL_REGION, features) + f" (adopted; had only {features[0]})"
 
         run.step(RESOURCE, "Create: partly enabled detector", partial)
 

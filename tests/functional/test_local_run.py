@@ -1,0 +1,63 @@
+"""``make local`` end to end, through the real Makefile target.
+
+One test runs the whole thing (CI runs it on every change); the other breaks
+one emulated service and checks that ``make local`` says so and exits 1.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+
+from testkit import ROOT
+
+pytestmark = pytest.mark.slow
+
+
+def make_local(**env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MAKE_LOCAL_", "MAKEFLAGS", "MFLAGS"))}
+    return subprocess.run(
+        ["make", "--no-print-directory", "local"],
+        cwd=ROOT,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_make_local_runs_every_handler_and_passes() -> None:
+    proc = make_local()
+    out = proc.stdout
+    assert proc.returncode == 0, out[-4000:] + proc.stderr[-2000:]
+    assert "make local: all" in out
+    assert "FAILED" not in out
+    for step in (
+        "Create: records appear in Route 53",
+        "Delete: records gone",
+        "Create: account without a detector",
+        "Create: partly enabled detector",
+        "tick succeeds",
+        "without the header",
+        "createSecret",
+        "finishSecret",
+        "next tick succeeds",
+        "hygiene",
+    ):
+        assert step in out, f"step {step!r} missing from the table:\n{out}"
+
+
+def test_make_local_fails_loudly_when_an_emulated_service_breaks() -> None:
+    proc = make_local(MAKE_LOCAL_BREAK="route53", MAKE_LOCAL_ONLY="custom-domain")
+    out = proc.stdout
+    assert proc.returncode != 0, out
+    # make reports the recipe's exit status; the runner itself exits 1.
+    assert "Error 1" in proc.stderr
+    last = out.strip().splitlines()[-1]
+    assert last.startswith("make local: FAILED: ")
+    assert "custom domain / Create: records appear in Route 53" in last
+    assert "InjectedFault" in out
+    assert "broken on purpose" in out

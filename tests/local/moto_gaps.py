@@ -1,0 +1,107 @@
+"""Make the in-process moto server behave like AWS where the control plane depends on it.
+
+moto 5.2.5 differs from AWS GuardDuty in ways the GuardDuty function relies on
+(see the toolchain notes and ``tests/functional/test_guardduty_protection.py``):
+
+- no TagResource/UntagResource: served here against moto's own detector;
+- a second CreateDetector succeeds (AWS: one detector per account and Region);
+- CreateDetector leaves unlisted features out (AWS enables every feature except
+  the runtime-monitoring pair);
+- UpdateDetector replaces the whole feature list (AWS merges by name).
+
+Applied once, for the life of the ``make local``/bench process (the moto
+server runs in this process). Never used by the test suite's own moto.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable, Iterable
+from typing import Any
+from urllib.parse import parse_qs, unquote
+
+from moto.core.exceptions import JsonRESTError
+from moto.guardduty import models as gd_models
+
+from local.env import ACCOUNT_ID, WsgiApp, signing_service
+
+ALL_AT_CREATE = (
+    "S3_DATA_EVENTS",
+    "EKS_AUDIT_LOGS",
+    "EBS_MALWARE_PROTECTION",
+    "RDS_LOGIN_EVENTS",
+    "LAMBDA_NETWORK_LOGS",
+)
+_applied = False
+
+
+def apply() -> None:
+    global _applied
+    if _applied:
+        return
+    _applied = True
+    create = gd_models.GuardDutyBackend.create_detector
+    update = gd_models.Detector.update
+
+    def create_detector(self: Any, enable: Any, freq: Any, data_sources: Any, tags: Any, features: Any) -> str:
+        if self.detectors:
+            raise JsonRESTError(
+                "BadRequestException",
+                "The request is rejected because a detector already exists for the current account.",
+            )
+        given = {f["name"] for f in features or []}
+        filled = list(features or []) + [{"name": n, "status": "ENABLED"} for n in ALL_AT_CREATE if n not in given]
+        result: str = create(self, enable, freq, data_sources, tags, filled)
+        return result
+
+    def merge_update(self: Any, enable: Any, freq: Any, data_sources: Any, features: Any) -> None:
+        if features is not None:
+            merged = {f["name"]: f for f in copy.deepcopy(self.features)}
+            for f in features:
+                merged[f["name"]] = {**merged.get(f["name"], {}), **f}
+            features = list(merged.values())
+        update(self, enable, freq, data_sources, features)
+
+    gd_models.GuardDutyBackend.create_detector = create_detector
+    gd_models.Detector.update = merge_update
+
+
+def _detector(arn: str) -> Any:
+    # arn:aws:guardduty:<region>:<account>:detector/<id>
+    parts = arn.split(":")
+    region, account, resource = parts[3], parts[4], parts[5]
+    backend = gd_models.guardduty_backends[account or ACCOUNT_ID][region]
+    return backend.get_detector(resource.split("/", 1)[1])
+
+
+def guardduty_tags(app: WsgiApp) -> WsgiApp:
+    """Serve GuardDuty's TagResource (POST /tags/<arn>) and UntagResource (DELETE /tags/<arn>)."""
+
+    def wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        path = str(environ.get("PATH_INFO", ""))
+        if signing_service(environ) != "guardduty" or not path.startswith("/tags/"):
+            return app(environ, start_response)
+        arn = unquote(path[len("/tags/") :])
+        try:
+            detector = _detector(arn)
+        except Exception as exc:
+            body = json.dumps({"__type": "BadRequestException", "message": str(exc)}).encode()
+            start_response("400 Bad Request", [("Content-Type", "application/json")])
+            return [body]
+        method = environ["REQUEST_METHOD"]
+        if method == "POST":
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            payload = json.loads(environ["wsgi.input"].read(length) or b"{}")
+            detector.tags.update(payload.get("tags", {}))
+        elif method == "DELETE":
+            for key in parse_qs(str(environ.get("QUERY_STRING", ""))).get("tagKeys", []):
+                detector.tags.pop(key, None)
+        elif method == "GET":
+            body = json.dumps({"tags": detector.tags}).encode()
+            start_response("200 OK", [("Content-Type", "application/json")])
+            return [body]
+        start_response("204 No Content", [])
+        return [b""]
+
+    return wrapped
