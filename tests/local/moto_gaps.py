@@ -63,8 +63,8 @@ def apply() -> None:
             features = list(merged.values())
         update(self, enable, freq, data_sources, features)
 
-    gd_models.GuardDutyBackend.create_detector = create_detector
-    gd_models.Detector.update = merge_update
+    gd_models.GuardDutyBackend.create_detector = create_detector  # type: ignore[method-assign,assignment]
+    gd_models.Detector.update = merge_update  # type: ignore[method-assign,assignment]
 
 
 def _detector(arn: str) -> Any:
