@@ -108,26 +108,34 @@ def test_rotation_due_line_follows_the_rotation_schedule(rendered: Rendered, das
     assert "RotationDays" in rendered.template["Parameters"]
 
 
-def _web_acl_rule_metrics(rendered: Rendered) -> tuple[Any, dict[str, Any]]:
+def _web_acl_rules(rendered: Rendered) -> tuple[Any, dict[str, dict[str, Any]]]:
     acl = rendered.props("WebAcl")
-    rules = {r["Name"]: r["VisibilityConfig"]["MetricName"] for r in acl["Rules"]}
+    rules = {r["VisibilityConfig"]["MetricName"]: r for r in acl["Rules"]}
     return acl["VisibilityConfig"]["MetricName"], rules
+
+
+def _waf_rows(dashboard: dict[str, Any], rule: str) -> set[str]:
+    return {r[1] for r in _metric_rows(dashboard) if r[0] == "AWS/WAFV2" and _dims(r).get("Rule") == rule}
 
 
 def test_waf_widgets_show_cron_and_admin_rules_separately(
     rendered: Rendered, dashboard: dict[str, Any], dashboard_vars: dict[str, Any]
 ) -> None:
-    acl_metric, rule_metrics = _web_acl_rule_metrics(rendered)
+    acl_metric, rules = _web_acl_rules(rendered)
     assert dashboard_vars["WebAclMetric"] == acl_metric
-    assert dashboard_vars["CronRuleMetric"] in rule_metrics.values()
-    assert dashboard_vars["AdminRuleMetric"] in rule_metrics.values()
-    assert dashboard_vars["CronRuleMetric"] != dashboard_vars["AdminRuleMetric"]
-    waf = [r for r in _metric_rows(dashboard) if r[0] == "AWS/WAFV2"]
-    for rule in ("CronRuleMetric", "AdminRuleMetric"):
-        value = dashboard_vars[rule]
-        shown = {r[1] for r in waf if _dims(r).get("Rule") == value}
-        assert shown == {"AllowedRequests", "BlockedRequests"}, rule
-    assert all(set(_dims(r)) == {"WebACL", "Rule", "Region"} for r in waf)
+    allow, block, admin = (dashboard_vars[k] for k in ("CronAllowRuleMetric", "CronBlockRuleMetric", "AdminRuleMetric"))
+    # Each shown rule exists, and its metric is the one its action produces.
+    assert "Allow" in rules[allow]["Action"]
+    assert "Block" in rules[block]["Action"]
+    assert "Block" in rules[admin]["Action"]
+    assert "cron" in str(rules[allow]["Statement"])
+    assert "cron" in str(rules[block]["Statement"])
+    assert "install|upgrade" in str(rules[admin]["Statement"])
+    assert _waf_rows(dashboard, allow) == {"AllowedRequests"}
+    assert _waf_rows(dashboard, block) == {"BlockedRequests"}
+    assert _waf_rows(dashboard, admin) == {"BlockedRequests"}
+    assert _waf_rows(dashboard, "ALL") == {"AllowedRequests", "BlockedRequests"}
+    assert all(set(_dims(r)) == {"WebACL", "Rule", "Region"} for r in _metric_rows(dashboard) if r[0] == "AWS/WAFV2")
 
 
 def test_app_runner_requests_latency_and_5xx(dashboard: dict[str, Any], dashboard_vars: dict[str, Any]) -> None:
