@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any, TextIO
 
 from local.env import FAULTS, patched_environ
@@ -103,6 +104,7 @@ def captured_output() -> Iterator[io.StringIO]:
 class Invocation:
     result: Any
     output: str
+    module: ModuleType
     metrics: dict[str, float] = field(default_factory=dict)
 
 
@@ -132,6 +134,7 @@ def invoke(
     env: Mapping[str, str],
     *,
     context: LambdaContext | None = None,
+    warm: ModuleType | None = None,
 ) -> Invocation:
     """Cold-start ``functions/<function>/app.py`` with ``env`` and serve one event.
 
@@ -143,18 +146,17 @@ def invoke(
         raise StepFailed(f"functions/{function}/app.py does not exist")
     ctx = context or LambdaContext(function_name=function)
     with patched_environ(env), captured_output() as out:
-        clients.reset()
+        if warm is None:
+            clients.reset()
         try:
             with FAULTS.arm():
-                module = load_handler(function)
+                module = warm or load_handler(function)
                 result = module.handler(dict(event), ctx)
         except BaseException as exc:
             exc.add_note(_tail(out.getvalue()))
             raise
-        finally:
-            clients.reset()
     text = out.getvalue()
-    return Invocation(result=result, output=text, metrics=emitted_metrics(text))
+    return Invocation(result=result, output=text, module=module, metrics=emitted_metrics(text))
 
 
 def _tail(text: str, lines: int = 15) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from local import platform
 from local.bench_case import BenchCase
 from local.runner import Run, StepFailed, exists, invoke
 from local.scenarios import DOMAIN, Local
@@ -22,27 +23,9 @@ FAST_POLL = {"CUSTOM_DOMAIN_POLL_INITIAL_SECONDS": "0.05", "CUSTOM_DOMAIN_POLL_M
 
 def provision(local: Local) -> None:
     """App Runner service (emulator) and the stack's hosted zone (moto)."""
-    if "apprunner" not in local.services:
-        module = local.emulator("apprunner")
-        emulator = module.AppRunnerEmulator(records_after=2)
-        if "apprunner" in local.broken:
-            emulator.faults.access_denied = {
-                "AssociateCustomDomain",
-                "DescribeCustomDomains",
-                "DisassociateCustomDomain",
-                "DescribeService",
-            }
-        url = local.exit_stack.enter_context(emulator.serve())
-        local.set_env("AWS_ENDPOINT_URL_APPRUNNER", url)
-        arn = emulator.add_service("redcap")
-        local.services["apprunner"] = emulator
-        local.stack.physical["AppRunnerService.ServiceArn"] = arn
-        local.stack.physical["AppRunnerService.ServiceId"] = arn.rsplit("/", 1)[1]
-        local.stack.physical["AppRunnerService.ServiceUrl"] = emulator.dns_target(arn)
-    if "HostedZone" not in local.stack.physical:
-        name = local.stack.props("HostedZone")["Name"]
-        zone = local.client("route53").create_hosted_zone(Name=name, CallerReference="make-local")
-        local.stack.physical["HostedZone"] = zone["HostedZone"]["Id"].rsplit("/", 1)[-1]
+    platform.app_runner(local)
+    platform.hosted_zone(local)
+    platform.function_arns(local)
 
 
 def event(local: Local, request: str, capture: ResponseCapture | None) -> dict[str, Any]:

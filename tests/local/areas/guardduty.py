@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from local import platform
 from local.bench_case import BenchCase
 from local.runner import Run, StepFailed, exists, invoke
 from local.scenarios import Local
@@ -28,6 +29,7 @@ def _regional(text: str, region: str) -> str:
 
 
 def event(local: Local, request: str, region: str, capture: ResponseCapture | None) -> dict[str, Any]:
+    platform.function_arns(local)
     ev = copy.deepcopy(load_event("guardduty", f"{request.lower()}.json"))
     props = local.stack.props(CUSTOM_RESOURCE_ID)
     ev["ResourceProperties"] = _resolve(local, props)
