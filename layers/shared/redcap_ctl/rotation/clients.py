@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,13 +31,20 @@ def user_client(service: str, access_key_id: str, secret_access_key: str, region
 
     Endpoints still come from ``AWS_ENDPOINT_URL*`` so emulators work unchanged.
     """
-    session: Any = boto3.session.Session(
+    return _session().client(
+        service,
+        region_name=region,
         aws_access_key_id=access_key_id,
         aws_secret_access_key=secret_access_key,
         aws_session_token=None,
-        region_name=region,
+        config=_PROBE_CONFIG,
     )
-    return session.client(service, config=_PROBE_CONFIG)
+
+
+@functools.cache
+def _session() -> Any:
+    # One session keeps the loaded service models; the credentials go to each client.
+    return boto3.session.Session()
 
 
 def _utcnow() -> datetime:

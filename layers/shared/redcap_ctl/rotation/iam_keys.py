@@ -165,9 +165,12 @@ def create_key(
         key = user_keys.get(key_id or "")
         if PENDING in stages:
             stale_labels.append(version_id)
-        # A failed run's key was never AWSCURRENT: never handed to a consumer, so
-        # if IAM also never saw it used, no one can depend on it.
-        if key is not None and key.key_id not in (current.access_key_id, previous_key) and key.last_used is None:
+        # A version that is neither AWSCURRENT nor AWSPREVIOUS and still has a live key
+        # is a failed run's pending version: its key never reached a consumer (only
+        # finishSecret hands keys out, after AWSCURRENT moved), so it is safe to delete
+        # even though our own testSecret probes may have used it. A former current
+        # key cannot be here: its slot was freed before its version lost AWSPREVIOUS.
+        if key is not None and key.key_id not in (current.access_key_id, previous_key):
             to_delete[key.key_id] = "stale AWSPENDING key from a failed rotation"
 
     remaining = [k for k in keys if k.key_id not in to_delete]
