@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-
 from functional.test_rotation_harness import (
     FakeSes,
     Rotation,
@@ -24,6 +23,7 @@ from functional.test_rotation_harness import (
     smtp_cert,
     start_rotation,
 )
+
 from redcap_ctl import waf
 from redcap_ctl.errors import ControlPlaneError
 from redcap_ctl.rotation import RotationError

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import functools
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import ipaddress
@@ -56,6 +56,7 @@ BUCKET = "redcap-files-test"
 DB_CLUSTER_ARN = "arn:aws:rds:us-east-1:123456789012:cluster:redcap-db"
 DB_SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds-master-AbCdEf"
 SERVICE_ARN = "arn:aws:apprunner:us-east-1:123456789012:service/redcap/0123456789abcdef0123456789abcdef"
+OPERATION_ID = "0f6b1e2c-3d4e-4f50-8a6b-7c8d9e0f1a2b"
 STEPS = ("createSecret", "setSecret", "testSecret", "finishSecret")
 
 
@@ -276,7 +277,7 @@ class Rotation:
             else:
                 stub.add_response(
                     "start_deployment",
-                    {"OperationId": "0f6b1e2c-3d4e-4f50-8a6b-7c8d9e0f1a2b"},
+                    {"OperationId": OPERATION_ID},
                     {"ServiceArn": SERVICE_ARN},
                 )
 

@@ -7,7 +7,6 @@ import re
 
 import boto3
 import pytest
-
 from functional.test_rotation_harness import (
     REGION,
     FakeSes,
@@ -19,6 +18,7 @@ from functional.test_rotation_harness import (
     smtp_cert,
     start_rotation,
 )
+
 from redcap_ctl import waf
 from redcap_ctl.rotation import RotationClients, RotationConfig, drive
 from redcap_ctl.rotation.cron import MIN_LENGTH
