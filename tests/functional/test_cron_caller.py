@@ -51,7 +51,9 @@ class Setup:
 
 
 @pytest.fixture
-def setup(monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> Iterator[Setup]:
+def setup(
+    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> Iterator[Setup]:
     monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "DEBUG")  # even debug output must not carry the secret
     # observability's Logger/Metrics may have been built (at collection) before the
     # sandbox set the environment; give them what Lambda's environment would.

@@ -96,7 +96,9 @@ class RedcapEmulator:
         return f"{self.base_url}/cron.php"
 
     def start(self) -> RedcapEmulator:
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="redcap-emulator", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), name="redcap-emulator", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -181,8 +183,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--header-name", required=True)
     parser.add_argument("--pattern-set-arn", required=True)
     args = parser.parse_args(argv)
-    emulator = RedcapEmulator(header_name=args.header_name, pattern_set=waf.PatternSetRef.from_arn(args.pattern_set_arn), port=args.port)
-    print(f"REDCap stand-in on {emulator.cron_url}", flush=True)  # noqa: T201
+    emulator = RedcapEmulator(
+        header_name=args.header_name, pattern_set=waf.PatternSetRef.from_arn(args.pattern_set_arn), port=args.port
+    )
+    print(f"REDCap stand-in on {emulator.cron_url}", flush=True)
     try:
         emulator._server.serve_forever()
     except KeyboardInterrupt:
