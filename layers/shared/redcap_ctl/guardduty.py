@@ -74,7 +74,10 @@ CREATE_FREQUENCY = "FIFTEEN_MINUTES"
 
 TAG_PREFIX = "redcap:guardduty:"
 _OWNER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/=+@-]{0,99}$")
-KNOWN_PROPERTIES = frozenset({"ServiceToken", "Features", "FindingPublishingFrequency", "RevertOnDelete", "OwnerId"})
+# ServiceTimeout is CloudFormation's own custom-resource property (how long it waits for an answer).
+KNOWN_PROPERTIES = frozenset(
+    {"ServiceToken", "ServiceTimeout", "Features", "FindingPublishingFrequency", "RevertOnDelete", "OwnerId"}
+)
 # Seconds kept in reserve before each call so CloudFormation always gets an answer.
 CALL_RESERVE_S = 8.0
 
