@@ -9,6 +9,13 @@ moto 5.2.5 differs from AWS GuardDuty in ways the GuardDuty function relies on
   the runtime-monitoring pair);
 - UpdateDetector replaces the whole feature list (AWS merges by name).
 
+and from Secrets Manager, which the rotation function and the cron caller share:
+
+- UpdateSecretVersionStage moves the AWSCURRENT label but not moto's default
+  version, so GetSecretValue *without* a stage (what Powertools'
+  SecretsProvider sends) keeps answering the old value after a rotation; AWS
+  answers AWSCURRENT.
+
 Applied once, for the life of the ``make local``/bench process (the moto
 server runs in this process). Never used by the test suite's own moto.
 """
@@ -23,6 +30,7 @@ from urllib.parse import parse_qs, unquote
 
 from moto.core.exceptions import JsonRESTError
 from moto.guardduty import models as gd_models
+from moto.secretsmanager import models as sm_models
 
 from local.env import ACCOUNT_ID, WsgiApp, signing_service
 
@@ -63,6 +71,17 @@ def apply() -> None:
             features = list(merged.values())
         update(self, enable, freq, data_sources, features)
 
+    stage = sm_models.SecretsManagerBackend.update_secret_version_stage
+
+    def update_secret_version_stage(
+        self: Any, secret_id: str, version_stage: str, remove_from_version_id: str, move_to_version_id: str
+    ) -> tuple[str, str]:
+        result: tuple[str, str] = stage(self, secret_id, version_stage, remove_from_version_id, move_to_version_id)
+        if version_stage == "AWSCURRENT" and move_to_version_id:
+            self.secrets[secret_id].default_version_id = move_to_version_id
+        return result
+
+    sm_models.SecretsManagerBackend.update_secret_version_stage = update_secret_version_stage  # type: ignore[method-assign]
     gd_models.GuardDutyBackend.create_detector = create_detector  # type: ignore[method-assign,assignment]
     gd_models.Detector.update = merge_update  # type: ignore[method-assign,assignment]
 

@@ -64,3 +64,36 @@ def secret(local: Local, logical_id: str, value: str | None = None) -> str:
         )
         stack.physical[logical_id] = created["ARN"]
     return stack.physical[logical_id]
+
+
+def rotation_targets(local: Local) -> None:
+    """What the rotation functions act on: IAM users and their secrets, the file bucket, the DB."""
+    stack = local.stack
+    name = stack.pseudo["AWS::StackName"]
+    region, account = stack.pseudo["AWS::Region"], stack.pseudo["AWS::AccountId"]
+    iam = local.client("iam")
+    for user in ("S3User", "SesUser"):
+        if user not in stack.physical:
+            created = iam.create_user(UserName=f"{name}-{user}")["User"]
+            stack.physical[user] = created["UserName"]
+            stack.physical[f"{user}.Arn"] = created["Arn"]
+    for logical_id in ("S3UserSecret", "SesUserSecret"):
+        secret(local, logical_id)
+    if "FileBucket" not in stack.physical:
+        bucket = f"{name}-filebucket"
+        local.client("s3").create_bucket(Bucket=bucket)
+        stack.physical["FileBucket"] = bucket
+        stack.physical["FileBucket.Arn"] = f"arn:aws:s3:::{bucket}"
+    if "DbCluster" not in stack.physical:
+        # The Data API in moto answers any statement; the cluster itself need not exist.
+        cluster = f"{name}-dbcluster"
+        stack.physical["DbCluster"] = cluster
+        stack.physical["DbCluster.DBClusterArn"] = f"arn:aws:rds:{region}:{account}:cluster:{cluster}"
+        master = local.client("secretsmanager").create_secret(
+            Name=f"rds!cluster-{name}", SecretString='{"username": "redcap_admin", "password": "local-only"}'
+        )
+        stack.physical["DbCluster.MasterUserSecret.SecretArn"] = master["ARN"]
+    if "KmsKey.Arn" not in stack.physical:
+        key = local.client("kms").create_key(Description="make local")["KeyMetadata"]
+        stack.physical["KmsKey"] = key["KeyId"]
+        stack.physical["KmsKey.Arn"] = key["Arn"]

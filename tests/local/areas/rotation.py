@@ -1,10 +1,219 @@
-"""Placeholder until the rotation area lands."""
+"""Rotation: all four steps for each secret kind; the next cron tick after the header rotates; key hygiene.
+
+Secrets Manager is played the way the service drives a rotation function:
+RotateSecret stages an empty AWSPENDING version (moto's own rotate_secret
+cannot, so the runner stages it in the moto server that runs in this process),
+then invokes the function once per step. The steps run in one warm container,
+as Lambda usually does.
+"""
 
 from __future__ import annotations
 
-from local.runner import Run
+import json
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from moto.secretsmanager.models import secretsmanager_backends
+
+from local import platform, smtp
+from local.areas import cron
+from local.bench_case import BenchCase
+from local.env import ACCOUNT_ID, REGION
+from local.runner import Run, StepFailed, exists, invoke
 from local.scenarios import Local
+from redcap_ctl import waf
+from testkit import load_event
+from testkit.cfn import ResponseCapture
+
+STEPS = ("createSecret", "setSecret", "testSecret", "finishSecret")
+KINDS = {
+    # SECRET_KIND -> the secret it rotates
+    "s3-access-key": "S3UserSecret",
+    "ses-smtp": "SesUserSecret",
+    "cron-header": "CronSecret",
+}
+# IAM keys need seconds to propagate in AWS; moto is immediate, so the first retry comes fast.
+FAST_PROPAGATION = {"IAM_PROPAGATION_DELAY_MS": "50"}
+
+
+def rotation_functions(local: Local) -> dict[str, str]:
+    """SECRET_KIND -> logical id of the function the template deploys for it."""
+    found: dict[str, str] = {}
+    for logical_id in local.stack.functions_using("key_rotation"):
+        variables = local.stack.props(logical_id).get("Environment", {}).get("Variables", {})
+        kind = variables.get("SECRET_KIND")
+        if isinstance(kind, str):
+            found[kind] = logical_id
+    return found
+
+
+def provision(local: Local) -> None:
+    platform.app_runner(local)
+    platform.function_arns(local)
+    platform.rotation_targets(local)
+    cron.provision(local)
+    if "ses" not in local.services:
+        tmp = local.exit_stack.enter_context(tempfile.TemporaryDirectory(prefix="make-local-smtp-"))
+        local.services["ses"] = local.exit_stack.enter_context(smtp.serve(Path(tmp)))
+    apprunner = local.services["apprunner"]
+    if not hasattr(apprunner, "_op_StartDeployment"):
+        # The App Runner emulator models the custom-domain API; the SES rotation also redeploys
+        # the service so instances read the new secret. Answer like App Runner and count the calls.
+        apprunner.deployments = []
+
+        def start_deployment(body: dict[str, Any]) -> dict[str, Any]:
+            apprunner._service(body.get("ServiceArn"))
+            apprunner.deployments.append(body["ServiceArn"])
+            return {"OperationId": str(uuid.uuid4())}
+
+        apprunner._op_StartDeployment = start_deployment
+
+
+def function_env(local: Local, kind: str, logical_id: str) -> dict[str, str]:
+    env = local.stack.function_env(logical_id)
+    env.update(FAST_PROPAGATION)
+    if kind == "ses-smtp":
+        ses = local.services["ses"]
+        # The template names SES's SMTP endpoint; locally it is the STARTTLS stand-in with its own CA.
+        env.update(
+            {"SMTP_HOST": ses.host, "SMTP_PORT": str(ses.port), "SMTP_CA_FILE": ses.ca_file, "SMTP_TIMEOUT": "5"}
+        )
+    return env
+
+
+def enable_rotation(local: Local, secret_arn: str) -> None:
+    days = int(local.stack.value({"Ref": "RotationDays"}, "RotationDays"))
+    local.client("secretsmanager").rotate_secret(
+        SecretId=secret_arn, RotationRules={"AutomaticallyAfterDays": days}, RotateImmediately=False
+    )
+
+
+def start_rotation(secret_arn: str) -> str:
+    """What RotateSecret does before it invokes createSecret: an empty version staged AWSPENDING."""
+    token = str(uuid.uuid4())
+    secret: Any = secretsmanager_backends[ACCOUNT_ID][REGION].secrets[secret_arn]
+    secret.remove_version_stages_from_old_versions(["AWSPENDING"])
+    secret.versions[token] = {"createdate": int(time.time()), "version_id": token, "version_stages": ["AWSPENDING"]}
+    return token
+
+
+def current(local: Local, secret_arn: str) -> str:
+    text: str = local.client("secretsmanager").get_secret_value(SecretId=secret_arn, VersionStage="AWSCURRENT")[
+        "SecretString"
+    ]
+    return text
+
+
+def check_current(local: Local, kind: str, secret_arn: str, before: str) -> str:
+    text = current(local, secret_arn)
+    if text == before:
+        raise StepFailed("AWSCURRENT did not change")
+    if kind == "cron-header":
+        ref = waf.PatternSetRef.from_arn(local.stack.physical["CronHeaderPatternSet.Arn"])
+        if not waf.accepted(local.client("wafv2"), ref, text):
+            raise StepFailed("WAF does not accept the new AWSCURRENT header value")
+        return "WAF accepts only the new value" if not waf.accepted(local.client("wafv2"), ref, before) else "WAF ok"
+    value = json.loads(text)
+    keys = local.client("iam").list_access_keys(UserName=value["UserName"])["AccessKeyMetadata"]
+    status = {k["AccessKeyId"]: k["Status"] for k in keys}
+    if status.get(value["AccessKeyId"]) != "Active":
+        raise StepFailed(f"AWSCURRENT's key is not an active key of {value['UserName']}")
+    detail = f"new key active ({len(keys)} key(s) on the user)"
+    if kind == "ses-smtp":
+        ses = local.services["ses"]
+        if value["AccessKeyId"] not in ses.logins:
+            raise StepFailed("testSecret never logged in to SMTP with the new key")
+        deployments = local.services["apprunner"].deployments
+        if not deployments:
+            raise StepFailed("App Runner was not redeployed to pick up the new SMTP credentials")
+        detail += f"; SMTP AUTH ok; App Runner redeployed ({len(deployments)})"
+    return detail
+
+
+def rotate(local: Local, run: Run, kind: str, logical_id: str, label: str = "") -> bool:
+    secret_arn = local.stack.physical[KINDS[kind]]
+    resource = f"rotation {kind}{label}"
+    state: dict[str, Any] = {"before": current(local, secret_arn), "token": start_rotation(secret_arn), "warm": None}
+    env = function_env(local, kind, logical_id)
+    for step in STEPS:
+
+        def one(step: str = step) -> str:
+            event = {
+                **load_event("key_rotation", f"{step}.json"),
+                "SecretId": secret_arn,
+                "ClientRequestToken": state["token"],
+            }
+            call = invoke("key_rotation", event, env, warm=state["warm"])
+            state["warm"] = call.module
+            outcome = call.result.get("Outcome", "")
+            if step != "finishSecret":
+                return f"{outcome}"
+            if call.metrics.get("RotationSucceeded") != 1:
+                raise StepFailed(f"expected metric RotationSucceeded=1, emitted {call.metrics}")
+            return f"{outcome}; {check_current(local, kind, secret_arn, state['before'])}; RotationSucceeded=1"
+
+        if not run.step(resource, step, one):
+            return False
+    return True
 
 
 def scenario(local: Local, run: Run) -> None:
-    run.unavailable("rotation", "all steps", "not integrated yet")
+    missing = exists("functions/key_rotation/app.py", "events/key_rotation/createSecret.json")
+    if missing:
+        run.unavailable("rotation", "all four steps", missing)
+        return
+    functions = rotation_functions(local)
+    absent = [k for k in KINDS if k not in functions]
+    if absent:
+        run.unavailable(
+            "rotation", "all four steps", f"template.yaml has no key_rotation function with SECRET_KIND {absent}"
+        )
+        if len(absent) == len(KINDS):
+            return
+
+    def setup() -> str:
+        provision(local)
+        for logical_id in KINDS.values():
+            enable_rotation(local, local.stack.physical[logical_id])
+        return f"users, secrets, bucket, DB Data API, SMTP STARTTLS on :{local.services['ses'].port}"
+
+    if not run.step("rotation", "provision users, secrets, SMTP", setup):
+        return
+    for kind, logical_id in functions.items():
+        rotated = rotate(local, run, kind, logical_id)
+        if kind == "cron-header" and rotated:
+            next_ticks(local, run)
+    hygiene(local, run)
+
+
+def next_ticks(local: Local, run: Run) -> None:
+    """After the header rotated: the container that cached the old value, then a new one."""
+
+    def warm() -> str:
+        module = local.services.get("cron-warm")
+        if module is None:
+            raise StepFailed("no warm cron caller container (the first tick did not run)")
+        call = cron.tick(local, warm=module)
+        # The cached old value gets a 403, the caller re-reads the secret and retries once.
+        return "warm container, cached old value: " + cron.check_tick(call, expect_attempts=2)
+
+    run.step("cron", "next tick succeeds after rotation (warm)", warm)
+    run.step(
+        "cron", "next tick succeeds after rotation (cold)", lambda: cron.check_tick(cron.tick(local), expect_attempts=1)
+    )
+
+
+def hygiene(local: Local, run: Run) -> None:
+    missing = exists("functions/key_hygiene/app.py")
+    if missing:
+        run.unavailable("key hygiene", "after the grace period", missing)
+        return
+    run.unavailable("key hygiene", "after the grace period", "not integrated yet")
+
+
+def bench_cases(local: Local, capture: ResponseCapture) -> list[BenchCase]:
+    provision(local)
+    return []
