@@ -20,6 +20,7 @@ import pytest
 from moto import mock_aws
 
 from redcap_ctl import cron, waf
+from redcap_ctl.observability import logger as obs_logger
 from redcap_ctl.observability import metrics
 from testkit import LambdaContext, load_event, load_handler
 from testkit.emulators.redcap import RedcapEmulator, sha256
@@ -61,6 +62,18 @@ def setup(
     monkeypatch.setattr(metrics, "service", "cron-caller")
     caplog.set_level(logging.INFO)
     caplog.set_level(logging.DEBUG, logger="urllib3")
+    # Every log record of every logger, before any handler or formatter sees it (Powertools'
+    # loggers do not propagate to caplog and keep the stdout they found at import).
+    records: list[str] = []
+    call_handlers = logging.Logger.callHandlers
+
+    def spy(self: logging.Logger, record: logging.LogRecord) -> None:
+        records.append(record.getMessage() + repr(record.__dict__))
+        call_handlers(self, record)
+
+    monkeypatch.setattr(logging.Logger, "callHandlers", spy)
+    for name in (obs_logger.name, cron.logger.name):  # our loggers at DEBUG
+        monkeypatch.setattr(logging.getLogger(name), "level", logging.DEBUG)
     with mock_aws():
         sm = boto3.client("secretsmanager")
         wafv2 = boto3.client("wafv2")
@@ -75,10 +88,13 @@ def setup(
             monkeypatch.setenv("CRON_HEADER_NAME", HEADER)
             monkeypatch.setenv("CRON_TIMEOUT_SECONDS", "5")
             handler = load_handler("cron_caller")
-            yield Setup(handler, redcap, sm, wafv2, ref, arn)
+            state = Setup(handler, redcap, sm, wafv2, ref, arn)
+            yield state
     # Every scenario, success or failure: the secret is in no output at all.
     out, err = capfd.readouterr()
-    everything = out + err + caplog.text + repr([r.__dict__ for r in caplog.records])
+    everything = out + err + caplog.text + repr([r.__dict__ for r in caplog.records]) + "".join(records)
+    if state.redcap.requests:
+        assert "cron.php" in "".join(records)  # the capture did see the run's log records
     for value in SECRETS:
         assert value not in everything
 
