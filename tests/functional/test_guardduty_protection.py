@@ -29,7 +29,7 @@ from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import pytest
-from botocore.exceptions import EndpointConnectionError
+from botocore.exceptions import ClientError, EndpointConnectionError
 from botocore.stub import Stubber
 from moto import mock_aws
 from moto.core.exceptions import JsonRESTError
@@ -541,6 +541,28 @@ def test_delete_after_a_failed_create_with_bad_properties_succeeds(world: World)
     response = world.delete("log-stream", Features=["NOPE"])
     ok(response)
     assert world.sent == []
+
+
+def test_revert_after_the_account_joined_an_administrator_still_lets_the_stack_go(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    world.seed([{"name": n, "status": "DISABLED"} for n in DEFAULT])
+    created = world.create(RevertOnDelete="true")
+
+    def refuse(**_: Any) -> None:
+        message = "The request is rejected because a member account cannot do it."
+        raise ClientError({"Error": {"Code": "BadRequestException", "Message": message}}, "UpdateDetector")
+
+    world.gd.meta.events.register_first("before-call.guardduty.UpdateDetector", refuse)
+    try:
+        response = world.delete(created["PhysicalResourceId"], RevertOnDelete="true")
+    finally:
+        world.gd.meta.events.unregister("before-call.guardduty.UpdateDetector", refuse)
+
+    ok(response)
+    assert world.on() == DEFAULT  # left as the administrator has it
+    assert world.only().tags == {}
+    assert "administrator account manages GuardDuty now" in caplog.text
 
 
 # ============================================================================ cycles

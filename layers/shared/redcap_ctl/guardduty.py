@@ -482,7 +482,8 @@ def release(
         return "left protection on (RevertOnDelete is false)"
 
     if mine.detector == "C" and not ledgers:
-        _call(budget, "DeleteDetector", gd.delete_detector, DetectorId=detector_id)
+        if _refused_as_member(budget, "DeleteDetector", gd.delete_detector, DetectorId=detector_id):
+            return _forget(gd, budget, arn, key, "an administrator account manages the detector now; left it as is")
         return "deleted the detector this stack created"
 
     others_need = frozenset().union(*(lg.needs for lg in ledgers.values()))
@@ -496,11 +497,41 @@ def release(
             request["Enable"] = False
         if mine.prior_frequency and mine.prior_frequency != detector.get("FindingPublishingFrequency"):
             request["FindingPublishingFrequency"] = mine.prior_frequency
-    if request:
-        _call(budget, "UpdateDetector", gd.update_detector, DetectorId=detector_id, **request)
+    if request and _refused_as_member(budget, "UpdateDetector", gd.update_detector, DetectorId=detector_id, **request):
+        return _forget(gd, budget, arn, key, "an administrator account manages the detector now; left it as is")
     handed = _hand_over(ledgers, replace(mine, turned_on=mine.turned_on & others_need))
     if handed:
         _call(budget, "TagResource", gd.tag_resource, ResourceArn=arn, Tags=handed)
     _call(budget, "UntagResource", gd.untag_resource, ResourceArn=arn, TagKeys=[key])
     disabled_detector = ", disabled the detector" if request.get("Enable") is False else ""
     return f"reverted: disabled {to_disable or 'no features'}{disabled_detector}"
+
+
+def _refused_as_member(budget: Budget, action: str, fn: Callable[..., Any], **kwargs: Any) -> bool:
+    """Run a Delete-time change; True if an administrator account refused it (the account joined one later).
+
+    A stack must stay deletable: a member account cannot change what its administrator manages, so
+    Delete leaves the detector as it is and succeeds instead of failing the stack forever.
+    """
+    budget.check(action)
+    try:
+        fn(**kwargs)
+    except ClientError as err:
+        if _is_member_refusal(err):
+            logger.warning(
+                "An administrator account manages GuardDuty now; leaving the detector as it is",
+                extra={"action": action, "reason": err.response.get("Error", {}).get("Message", "")},
+            )
+            return True
+        raise api_error(err, action) from err
+    return False
+
+
+def _forget(gd: GuardDutyClient, budget: Budget, arn: str, key: str, result: str) -> str:
+    try:
+        budget.check("UntagResource")
+        gd.untag_resource(ResourceArn=arn, TagKeys=[key])
+    except (ClientError, ControlPlaneError) as err:
+        # Best effort: a stale ledger only keeps features on, which is the safe direction.
+        logger.warning("Could not remove this stack's GuardDuty ledger tag", extra={"error": str(err)})
+    return result
