@@ -9,6 +9,7 @@ as Lambda usually does.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import tempfile
 import time
@@ -16,6 +17,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from moto.iam.models import AccessKeyLastUsed, iam_backends
 from moto.secretsmanager.models import secretsmanager_backends
 
 from local import platform, smtp
@@ -206,12 +208,80 @@ def next_ticks(local: Local, run: Run) -> None:
     )
 
 
+HYGIENE_ID_DIR = "key_hygiene"
+
+
+def time_passes(local: Local, hours: float) -> None:
+    """Move every timestamp hygiene reads ``hours`` into the past: the secrets' versions and the users' keys.
+
+    The hygiene function compares them with the real clock (its graces are at
+    least an hour), so "a day later" is made by ageing the emulated state,
+    never by patching the code under test.
+    """
+    delta = dt.timedelta(hours=hours)
+    backend: Any = secretsmanager_backends[ACCOUNT_ID][REGION]
+    for logical_id in KINDS.values():
+        secret: Any = backend.secrets[local.stack.physical[logical_id]]
+        for version in secret.versions.values():
+            version["createdate"] = int(version["createdate"] - delta.total_seconds())
+    iam: Any = iam_backends[ACCOUNT_ID]["aws"]
+    for user in ("S3User", "SesUser"):
+        for key in iam.users[local.stack.physical[user]].access_keys:
+            key.create_date -= delta
+            if key.last_used is not None:
+                key.last_used = AccessKeyLastUsed(
+                    timestamp=key.last_used.timestamp - delta,
+                    service=key.last_used.service,
+                    region=key.last_used.region,
+                )
+
+
+def user_keys(local: Local, user: str) -> dict[str, str]:
+    keys = local.client("iam").list_access_keys(UserName=local.stack.physical[user])["AccessKeyMetadata"]
+    return {k["AccessKeyId"]: k["Status"] for k in keys}
+
+
 def hygiene(local: Local, run: Run) -> None:
-    missing = exists("functions/key_hygiene/app.py")
+    missing = exists("functions/key_hygiene/app.py", "events/key_hygiene/scheduled.json")
     if missing:
         run.unavailable("key hygiene", "after the grace period", missing)
         return
-    run.unavailable("key hygiene", "after the grace period", "not integrated yet")
+    functions = local.stack.functions_using(HYGIENE_ID_DIR)
+    if not functions:
+        run.unavailable("key hygiene", "after the grace period", "template.yaml has no functions/key_hygiene function")
+        return
+    logical_id = functions[0]
+    iam_kinds = {"s3-access-key": "S3User", "ses-smtp": "SesUser"}
+    # A second rotation leaves a previous key behind: what hygiene exists to retire.
+    for kind in iam_kinds:
+        if kind in rotation_functions(local) and not rotate(
+            local, run, kind, rotation_functions(local)[kind], " (2nd)"
+        ):
+            return
+    previous: dict[str, str] = {}
+    for kind, user in iam_kinds.items():
+        current_key = json.loads(current(local, local.stack.physical[KINDS[kind]]))["AccessKeyId"]
+        others = [k for k in user_keys(local, user) if k != current_key]
+        if len(others) != 1:
+            run.unavailable("key hygiene", "after the grace period", f"{kind}: expected one previous key, got {others}")
+            return
+        previous[user] = others[0]
+
+    def sweep(hours: float, expect: str) -> str:
+        time_passes(local, hours)
+        env = local.stack.function_env(logical_id)
+        call = invoke("key_hygiene", load_event("key_hygiene", "scheduled.json"), env)
+        for user, key in previous.items():
+            status = user_keys(local, user).get(key, "deleted")
+            if status != expect:
+                raise StepFailed(f"{user}'s previous key is {status}, expected {expect}")
+        if "SecretAgeDays" not in call.metrics:
+            raise StepFailed(f"no SecretAgeDays metric emitted ({call.metrics})")
+        actions = [a for s in call.result["Secrets"] for a in s["Actions"]]
+        return f"previous keys {expect} ({len(actions)} actions); SecretAgeDays + PreviousKeyInUse emitted"
+
+    if run.step("key hygiene", "25 h after rotation: previous keys deactivated", lambda: sweep(25, "Inactive")):
+        run.step("key hygiene", "8 days after rotation: previous keys deleted", lambda: sweep(24 * 7, "deleted"))
 
 
 def bench_cases(local: Local, capture: ResponseCapture) -> list[BenchCase]:
