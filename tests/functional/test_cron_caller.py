@@ -214,3 +214,13 @@ def test_bad_url_is_refused_before_any_request(setup: Setup, monkeypatch: pytest
     with pytest.raises(cron.InputError, match="^CRON_URL: must use https"):
         setup.invoke()
     assert setup.redcap.requests == []
+
+
+def test_tls_failure_fails(setup: Setup, monkeypatch: pytest.MonkeyPatch) -> None:
+    # https to a server that only speaks plain HTTP: the TLS handshake fails.
+    monkeypatch.setenv("CRON_URL", f"https://127.0.0.1:{setup.redcap.port}/cron.php")
+    setup.handler.config.cache_clear()
+
+    with pytest.raises(cron.CronFailed, match="unreachable: SSLError") as info:
+        setup.invoke()
+    no_secret_in(info.value)
