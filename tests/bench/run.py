@@ -242,27 +242,33 @@ def cold_start_section(
 ) -> str:
     floor_env = child_env(local, {}, None)
     samples: dict[str, list[Sample]] = {"floor": []}
-    specs: dict[tuple[str, str], Path] = {}
+    paths: dict[str, Path] = {}
     for case in cases:
+        paths[case.name] = function_copy(case, tmp)
+        for variant in layers:
+            samples[f"{case.name}|{variant}"] = []
+
+    def spec_for(n: int, case: BenchCase) -> Path:
+        event = case.prepare() if case.prepare is not None else case.event
         spec = {
-            "function_path": str(function_copy(case, tmp)),
+            "function_path": str(paths[case.name]),
             "function_name": case.logical_id,
-            "event": case.event,
+            "event": event,
             "cfn_response": case.cfn_response,
         }
-        path = tmp / f"spec-{case.logical_id}-{len(specs)}.json"
+        path = tmp / f"spec-{n}.json"
         path.write_text(json.dumps(spec))
-        for variant in layers:
-            specs[(case.name, variant)] = path
-            samples[f"{case.name}|{variant}"] = []
-    log(f"bench: {runs} rounds of {1 + len(specs)} fresh interpreters ...")
+        return path
+
+    log(f"bench: {runs} rounds of {1 + len(cases) * len(layers)} fresh interpreters ...")
     # Interleaved rounds: a slow moment on the machine hits every row alike.
     for _round in range(runs):
         samples["floor"].append(run_child(["floor"], floor_env))
-        for case in cases:
+        for n, case in enumerate(cases):
             for variant, layer in layers.items():
                 env = child_env(local, case.env, layer)
-                samples[f"{case.name}|{variant}"].append(run_child(["invoke", str(specs[(case.name, variant)])], env))
+                spec = spec_for(n, case)
+                samples[f"{case.name}|{variant}"].append(run_child(["invoke", str(spec)], env))
     floor = median([s.wall_ms for s in samples["floor"]])
     floor_rss = max(s.rss_mb for s in samples["floor"])
     lines = [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,5 +15,7 @@ class BenchCase:
     env: dict[str, str]
     event: dict[str, Any]
     cfn_response: bool = False  # crhelper custom resource: the parent captures its response
-    repeatable: bool = True  # serving the event again leaves the emulators as they were
+    # Called before every run to set the emulators up and return that run's event
+    # (a rotation step needs a fresh AWSPENDING version each time); None: ``event`` as is.
+    prepare: Callable[[], dict[str, Any]] | None = None
     notes: dict[str, str] = field(default_factory=dict)

@@ -13,6 +13,7 @@ import datetime as dt
 import hashlib
 import hmac
 import ipaddress
+import logging
 import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -98,6 +99,8 @@ def _self_signed(directory: Path) -> tuple[Path, Path]:
 
 @contextmanager
 def serve(directory: Path) -> Iterator[LocalSes]:
+    # aiosmtpd warns about its own legacy Session.login_data on every AUTH.
+    logging.getLogger("mail.log").setLevel(logging.ERROR)
     cert, key = _self_signed(directory)
     tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     tls.load_cert_chain(cert, key)

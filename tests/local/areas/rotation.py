@@ -284,6 +284,89 @@ def hygiene(local: Local, run: Run) -> None:
         run.step("key hygiene", "8 days after rotation: previous keys deleted", lambda: sweep(24 * 7, "deleted"))
 
 
-def bench_cases(local: Local, capture: ResponseCapture) -> list[BenchCase]:
+# Bench runs rotate again and again within seconds: let createSecret retire the previous key at
+# once (in production it waits PREVIOUS_KEY_IDLE_HOURS for consumers to follow).
+BENCH_ENV = {"PREVIOUS_KEY_IDLE_HOURS": "0"}
+
+
+def _bench_setup(local: Local) -> dict[str, str]:
     provision(local)
-    return []
+    functions = rotation_functions(local)
+    for kind in functions:
+        secret_arn = local.stack.physical[KINDS[kind]]
+        meta = local.client("secretsmanager").describe_secret(SecretId=secret_arn)
+        if not meta.get("RotationEnabled"):
+            enable_rotation(local, secret_arn)
+    return functions
+
+
+def step_event(step: str, secret_arn: str, token: str) -> dict[str, Any]:
+    return {**load_event("key_rotation", f"{step}.json"), "SecretId": secret_arn, "ClientRequestToken": token}
+
+
+def bench_cases(local: Local, capture: ResponseCapture) -> list[BenchCase]:
+    """createSecret (the first event a rotation serves) per kind, and the daily hygiene run."""
+    functions = _bench_setup(local)
+    cases = []
+    for kind, logical_id in functions.items():
+        secret_arn = local.stack.physical[KINDS[kind]]
+
+        def first_event(secret_arn: str = secret_arn) -> dict[str, Any]:
+            token = start_rotation(secret_arn)
+            return {
+                **load_event("key_rotation", "createSecret.json"),
+                "SecretId": secret_arn,
+                "ClientRequestToken": token,
+            }
+
+        cases.append(
+            BenchCase(
+                name=f"key rotation {kind} (createSecret)",
+                logical_id=logical_id,
+                function="key_rotation",
+                env={**function_env(local, kind, logical_id), **BENCH_ENV},
+                event=first_event(),
+                prepare=first_event,
+            )
+        )
+    hygiene_functions = local.stack.functions_using(HYGIENE_ID_DIR)
+    if hygiene_functions:
+        cases.append(
+            BenchCase(
+                name="key hygiene (daily run)",
+                logical_id=hygiene_functions[0],
+                function="key_hygiene",
+                env=local.stack.function_env(hygiene_functions[0]),
+                event=load_event("key_hygiene", "scheduled.json"),
+            )
+        )
+    return cases
+
+
+def bench_extras(local: Local, runs: int) -> list[tuple[str, list[float], str]]:
+    """A full rotation (four steps in one container, its cold start included) per kind."""
+    functions = _bench_setup(local)
+    rows = []
+    for kind, logical_id in functions.items():
+        secret_arn = local.stack.physical[KINDS[kind]]
+        env = {**function_env(local, kind, logical_id), **BENCH_ENV}
+        times = []
+        for _ in range(runs):
+            token = start_rotation(secret_arn)
+            warm = None
+            start = time.perf_counter()
+            for step in STEPS:
+                event = {
+                    **load_event("key_rotation", f"{step}.json"),
+                    "SecretId": secret_arn,
+                    "ClientRequestToken": token,
+                }
+                warm = invoke("key_rotation", event, env, warm=warm).module
+            times.append((time.perf_counter() - start) * 1000)
+        note = {
+            "s3-access-key": "new IAM key, STS/IAM/S3 probes as the new key, Data API update of redcap_config",
+            "ses-smtp": "new IAM key, SMTP AUTH over STARTTLS with the derived password, App Runner redeploy",
+            "cron-header": "new value, WAF set widened then narrowed",
+        }.get(kind, "")
+        rows.append((f"rotation {kind}: four steps", times, note + " (in-process, local emulators)"))
+    return rows
