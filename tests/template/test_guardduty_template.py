@@ -196,3 +196,11 @@ def test_malware_role_is_the_documented_policy_scoped_to_this_bucket_and_key() -
     for stmt in by_sid.values():
         for resource in _as_list(stmt["Resource"]):
             assert resource != "*", stmt["Sid"]
+
+
+def test_function_errors_reach_the_notification_topic() -> None:
+    alarm = Rendered().props("GuardDutyFunctionErrorsAlarm")
+    assert alarm["MetricName"] == "Errors"
+    assert alarm["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": "GuardDutyFunction"}}]
+    assert alarm["AlarmActions"] == [{"Ref": "NotificationTopic"}]
+    assert "GuardDutyFunctionErrorsAlarm" not in Rendered(EnableGuardDuty="false").resources
