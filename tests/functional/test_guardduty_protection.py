@@ -725,9 +725,12 @@ def test_access_denied_on_update_detector_is_not_mistaken_for_a_member(world: Wo
     stub.add_response("list_detectors", {"DetectorIds": ["d1"]})
     stub.add_response("get_administrator_account", {"Administrator": {}}, {"DetectorId": "d1"})
     stub.add_response("get_detector", {"ServiceRole": "r", "Status": "DISABLED", "Tags": {}}, {"DetectorId": "d1"})
-    stub.add_client_error(
-        "update_detector", "AccessDeniedException", "User is not authorized to perform: guardduty:UpdateDetector", 403
+    # The role name says "member" and "administrator account": still IAM's denial, not an administrator's.
+    message = (
+        "User: arn:aws:sts::123456789012:assumed-role/member-administrator-account-Role/fn is not authorized"
+        " to perform: guardduty:UpdateDetector"
     )
+    stub.add_client_error("update_detector", "AccessDeniedException", message, 403)
     with stub:
         response = world.create()
     assert response["Status"] == "FAILED"

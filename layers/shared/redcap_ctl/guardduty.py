@@ -268,13 +268,17 @@ def api_error(err: ClientError, action: str) -> ControlPlaneError:
 
 
 def _is_member_refusal(err: ClientError) -> bool:
-    """UpdateDetector's answer when an administrator account manages this member's GuardDuty."""
+    """UpdateDetector's answer when an administrator account manages this member's GuardDuty.
+
+    IAM's own denials ("... is not authorized to perform ...") name the caller's role, which may well
+    contain "member" or "administrator"; they are this stack's problem and must fail loudly.
+    """
     error = err.response.get("Error", {})
     code = error.get("Code", "")
     message = error.get("Message", "").lower()
-    return code in ("BadRequestException", "AccessDeniedException") and (
-        "member" in message or "administrator" in message
-    )
+    if code not in ("BadRequestException", "AccessDeniedException") or "not authorized to perform" in message:
+        return False
+    return any(phrase in message for phrase in ("member account", "administrator account", "delegated administrator"))
 
 
 def detector_arn(service_token: str, detector_id: str) -> str:
