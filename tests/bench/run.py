@@ -56,32 +56,28 @@ SOURCES = ("template.yaml", "functions", "layers/shared")
 @dataclass
 class Sample:
     wall_ms: float
+    cpu_ms: float
     rss_mb: float
     child: dict[str, float]
 
 
 def run_child(args: list[str], env: dict[str, str]) -> Sample:
-    """Spawn one fresh interpreter; wall time from spawn to exit, peak RSS from wait4."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, str(CHILD), *args],
+    """One fresh interpreter, measured by a small launcher (see child.py's ``launch``)."""
+    proc = subprocess.run(
+        [sys.executable, str(CHILD), "launch", *args],
         env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+        capture_output=True,
+        text=True,
         cwd=tempfile.gettempdir(),
+        check=False,
     )
-    assert proc.stdout is not None
-    output = proc.stdout.read()
-    _pid, status, usage = os.wait4(proc.pid, 0)
-    wall = (time.perf_counter() - start) * 1000
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    text = output.decode(errors="replace")
-    if proc.returncode != 0 or "\nBENCH " not in text:
-        tail = "\n".join(text.strip().splitlines()[-15:])
+    if proc.returncode != 0 or "\nBENCH " not in proc.stdout:
+        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
         raise RuntimeError(f"bench child {' '.join(args)} failed (exit {proc.returncode}):\n{tail}")
-    result = json.loads(text.rsplit("\nBENCH ", 1)[1])
-    # Linux reports ru_maxrss in kilobytes.
-    return Sample(wall_ms=wall, rss_mb=usage.ru_maxrss / 1024, child=result)
+    result = json.loads(proc.stdout.rsplit("\nBENCH ", 1)[1])
+    return Sample(
+        wall_ms=result["wall_ms"], cpu_ms=result["cpu_ms"], rss_mb=result["rss_kb"] / 1024, child=result["child"]
+    )
 
 
 def build_is_stale() -> bool:
@@ -270,42 +266,47 @@ def cold_start_section(
                 spec = spec_for(n, case)
                 samples[f"{case.name}|{variant}"].append(run_child(["invoke", str(spec)], env))
     floor = median([s.wall_ms for s in samples["floor"]])
+    floor_cpu = median([s.cpu_ms for s in samples["floor"]])
     floor_rss = max(s.rss_mb for s in samples["floor"])
     lines = [
         "## Cold start and peak memory",
         "",
-        "| Function (first event) | Layer | Cold start | Ratio to floor (target <= 1.35x) | Import | First event "
-        "| Peak RSS (target < 100 MB) |",
-        "|---|---|---:|---:|---:|---:|---:|",
-        f"| floor: `import boto3` + one client | - | {floor:.0f} ms | 1.00x | - | - | {floor_rss:.1f} MB |",
+        "| Function (first event) | Layer | Cold start (wall) | Ratio to floor (target <= 1.35x) | CPU time "
+        "| CPU ratio | Import | First event | Peak RSS (target < 100 MB) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        f"| floor: `import boto3` + one client | - | {floor:.0f} ms | 1.00x | {floor_cpu:.0f} ms | 1.00x | - | - "
+        f"| {floor_rss:.1f} MB |",
     ]
     for case in cases:
         for variant in layers:
             rows = samples[f"{case.name}|{variant}"]
             wall = median([s.wall_ms for s in rows])
+            cpu = median([s.cpu_ms for s in rows])
             ratio = wall / floor
             rss = max(s.rss_mb for s in rows)
             imp = median([s.child["import_ms"] for s in rows])
             inv = median([s.child["invoke_ms"] for s in rows])
             shipped = variant == "with .pyc"
-            mark_ratio = "" if ratio <= COLD_START_TARGET or not shipped else " (missed)"
-            mark_rss = "" if rss < MEMORY_TARGET_MB else " (missed)"
+            mark_ratio = " (missed)" if shipped and ratio > COLD_START_TARGET else ""
+            mark_rss = " (missed)" if rss >= MEMORY_TARGET_MB else ""
             lines.append(
-                f"| {case.name} | {variant} | {wall:.0f} ms | {ratio:.2f}x{mark_ratio} | {imp:.0f} ms | {inv:.0f} ms "
-                f"| {rss:.1f} MB{mark_rss} |"
+                f"| {case.name} | {variant} | {wall:.0f} ms | {ratio:.2f}x{mark_ratio} | {cpu:.0f} ms "
+                f"| {cpu / floor_cpu:.2f}x | {imp:.0f} ms | {inv:.0f} ms | {rss:.1f} MB{mark_rss} |"
             )
             if shipped and ratio > COLD_START_TARGET:
                 misses.append(
-                    f"cold start of {case.name}: {ratio:.2f}x the floor, {ratio / COLD_START_TARGET - 1:.0%} over "
-                    f"the 1.35x target ({wall - floor * COLD_START_TARGET:.0f} ms too slow)"
+                    f"cold start of {case.name}: {ratio:.2f}x the floor ({wall:.0f} ms vs {floor:.0f} ms), "
+                    f"{(ratio - COLD_START_TARGET) / COLD_START_TARGET:.0%} over the 1.35x target"
                 )
-            if rss >= MEMORY_TARGET_MB:
+            if shipped and rss >= MEMORY_TARGET_MB:
                 misses.append(f"peak memory of {case.name}: {rss:.1f} MB (target < {MEMORY_TARGET_MB:.0f} MB)")
     lines.append("")
     lines.append(
         "Cold start = wall time of a fresh interpreter from spawn to exit (interpreter start, imports, first "
-        "event against the emulators). Import = until `app` is imported; First event = the handler call. "
-        "The shipped layer is the one with .pyc."
+        "event against the emulators on 127.0.0.1); CPU time = its user+system time, which a busy machine "
+        "disturbs less than wall time. Import = until `app` is imported; First event = the handler call. "
+        "Peak RSS = ru_maxrss of that interpreter. The shipped layer is the one with .pyc; targets are "
+        "checked on it."
     )
     for text in unavailable:
         lines.append(f"\n- not measured: {text}")
