@@ -36,7 +36,7 @@ from moto.core.exceptions import JsonRESTError
 from moto.guardduty import models as gd_models
 
 from testkit import LambdaContext, load_event, load_handler
-from testkit.cfn import ResponseCapture
+from testkit.cfn import ResponseCapture, capture_cfn_responses
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -229,6 +229,14 @@ class World:
     def writes(self) -> list[str]:
         reads = {"ListDetectors", "GetDetector", "GetAdministratorAccount"}
         return [op for op, _ in self.sent if op not in reads]
+
+
+@pytest.fixture(scope="module")
+def cfn_responses() -> Iterator[ResponseCapture]:
+    # conftest's fixture, widened to the module: its server takes 0.5 s to shut down, which over ~40
+    # tests was most of this file's run time. Each invoke clears the capture and expects one answer.
+    with capture_cfn_responses() as capture:
+        yield capture
 
 
 @pytest.fixture(scope="module")
