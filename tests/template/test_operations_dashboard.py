@@ -103,9 +103,15 @@ def test_rotation_metrics_are_shown_per_secret_kind(dashboard: dict[str, Any], m
     assert all('{"REDCap/<AWS::StackName>",SecretKind,service}' in e for e in matching)
 
 
-def test_rotation_due_line_follows_the_rotation_schedule(rendered: Rendered, dashboard_vars: dict[str, Any]) -> None:
-    assert dashboard_vars["RotationDays"] == {"Ref": "RotationDays"}
-    assert "RotationDays" in rendered.template["Parameters"]
+def test_rotation_due_line_follows_the_rotation_schedule(rendered: Rendered, dashboard: dict[str, Any]) -> None:
+    raw = rendered.template["Resources"]["OperationsDashboard"]["Properties"]["DashboardBody"]["Fn::Sub"][1]
+    assert raw["RotationDays"] == {"Ref": "RotationDays"}
+    lines = [
+        a["value"]
+        for w in dashboard["widgets"]
+        for a in w.get("properties", {}).get("annotations", {}).get("horizontal", [])
+    ]
+    assert rendered.params["RotationDays"] in lines
 
 
 def _web_acl_rules(rendered: Rendered) -> tuple[Any, dict[str, dict[str, Any]]]:
