@@ -20,7 +20,7 @@ from testkit.waf_eval import Decision, Request, WebAclEvaluator
 
 HEADER = "x-redcap-cron-secret"
 CURRENT = "Curr3ntCronValue0123456789abcdefABCDEF01234567"
-PENDING = "Pend1ngCronValue0123456789abcdefABCDEF01234567"
+PENDING = "Pend1ng-Cron_Value0123456789abcdefABCDEF012345"  # token_urlsafe alphabet, as rotation makes
 WRONG = "Wr0ngCronValue0123456789abcdefABCDEF0123456789"
 
 ALLOWED_NET_IP = "203.0.113.5"  # inside AllowedCidrs
