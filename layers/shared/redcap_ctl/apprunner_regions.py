@@ -37,9 +37,8 @@ def hosted_zone_id(region: str, field: str = "ServiceArn") -> str:
     try:
         return HOSTED_ZONE_IDS[region]
     except KeyError:
-        known = ", ".join(sorted(HOSTED_ZONE_IDS))
+        # Short on purpose: CloudFormation shows only the last 256 characters of a reason.
         raise InputError(
             field,
-            f"region {region!r} has no known App Runner hosted zone id (known: {known}); "
-            "add it to redcap_ctl/apprunner_regions.py from the AWS General Reference",
+            f"App Runner hosted zone unknown for region {region!r}; add it to redcap_ctl/apprunner_regions.py",
         ) from None

@@ -15,6 +15,7 @@ CloudFormation always gets an answer.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -459,6 +460,36 @@ def delete_owned_records(route53: Route53Client, zone_id: str, records: list[Rec
 
 
 # --- the resource's life cycle -----------------------------------------------
+# crhelper keeps only the *last* 240 characters of a longer reason, which cuts
+# off the error code; keep reasons short and front-loaded instead.
+MAX_REASON = 250
+
+
+def short_reason(err: Exception) -> str:
+    if isinstance(err, ClientError):
+        response: Any = err.response
+        message = str(response.get("Error", {}).get("Message", "")).strip()
+        text = f"{err.operation_name} failed: {_code(err)}: {message}"
+    else:
+        text = str(err)
+    return text if len(text) <= MAX_REASON else text[: MAX_REASON - 3] + "..."
+
+
+def _answerable[**P, R](func: Callable[P, R]) -> Callable[P, R]:
+    """Turn every failure into a short ControlPlaneError that CloudFormation can show whole."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except (ClientError, ControlPlaneError) as err:
+            if isinstance(err, ControlPlaneError) and len(str(err)) <= MAX_REASON:
+                raise
+            raise ControlPlaneError(short_reason(err)) from err
+
+    return wrapper
+
+
 @dataclass(frozen=True)
 class Result:
     physical_id: str
@@ -476,6 +507,7 @@ def _data(props: Props, assoc: Association) -> dict[str, str]:
     return data
 
 
+@_answerable
 def create(
     apprunner: AppRunnerClient, route53: Route53Client, props: Props, budget: Budget, poll: PollPolicy
 ) -> Result:
@@ -554,6 +586,7 @@ def remove(apprunner: AppRunnerClient, route53: Route53Client, props: Props, bud
     wait_until_gone(apprunner, props, budget, poll)
 
 
+@_answerable
 def update(
     apprunner: AppRunnerClient,
     route53: Route53Client,
@@ -580,6 +613,7 @@ def update(
     return create(apprunner, route53, new, budget, poll)
 
 
+@_answerable
 def delete(
     apprunner: AppRunnerClient,
     route53: Route53Client,

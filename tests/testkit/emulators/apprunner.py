@@ -130,6 +130,13 @@ class AppRunnerEmulator:
         page_size: int = MAX_PAGE,
         auto_create_services: bool = True,
     ) -> None:
+        self._settings = {
+            "records_after": records_after,
+            "publish_delay": publish_delay,
+            "active_after": active_after,
+            "delete_after": delete_after,
+            "page_size": page_size,
+        }
         self.region = region
         self.account_id = account_id
         self.records_after = records_after
@@ -144,6 +151,17 @@ class AppRunnerEmulator:
         self.removed: set[str] = set()
         self.lock = threading.RLock()
         self._nonce = 0
+
+    def reset(self) -> None:
+        """Forget all state and faults and restore the constructor's settings (one server, many tests)."""
+        with self.lock:
+            for key, value in self._settings.items():
+                setattr(self, key, value)
+            self.faults = Faults()
+            self.services.clear()
+            self.removed.clear()
+            self.calls.clear()
+            self._nonce = 0
 
     # --- set-up helpers ---------------------------------------------------
     def service_arn(self, name: str = "redcap") -> str:
@@ -417,7 +435,8 @@ class AppRunnerEmulator:
     def serve(self, port: int = 0) -> Iterator[str]:
         """Serve on 127.0.0.1 in a daemon thread; yields the endpoint URL."""
         server = self.make_server(port=port)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        # A short poll interval keeps shutdown (every test teardown) fast.
+        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
         thread.start()
         try:
             yield f"http://127.0.0.1:{server.server_address[1]}"
