@@ -51,13 +51,13 @@ def test_make_local_runs_every_handler_and_passes() -> None:
 
 
 def test_make_local_fails_loudly_when_an_emulated_service_breaks() -> None:
-    proc = make_local(MAKE_LOCAL_BREAK="route53", MAKE_LOCAL_ONLY="custom-domain")
+    proc = make_local(MAKE_LOCAL_BREAK="guardduty", MAKE_LOCAL_ONLY="guardduty")
     out = proc.stdout
     assert proc.returncode != 0, out
     # make reports the recipe's exit status; the runner itself exits 1.
     assert "Error 1" in proc.stderr
     last = out.strip().splitlines()[-1]
     assert last.startswith("make local: FAILED: ")
-    assert "custom domain / Create: records appear in Route 53" in last
+    assert "GuardDuty / Create: account without a detector" in last
     assert "InjectedFault" in out
     assert "broken on purpose" in out
