@@ -9,6 +9,7 @@ the statements and text transformations the template uses; the README's
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -272,12 +273,17 @@ CASES = [
 ]
 
 
+@functools.cache
+def rendered(profile: str) -> Rendered:
+    return Rendered(**PROFILES[profile])
+
+
 def evaluator(case: Case) -> WebAclEvaluator:
     pattern_sets = {}
     if STATES[case.state] is not None:
         pattern_sets["CronHeaderPatternSet"] = STATES[case.state]
     return WebAclEvaluator(
-        Rendered(**PROFILES[case.profile]),
+        rendered(case.profile),
         secrets={"CronSecret": CURRENT},
         pattern_sets=pattern_sets,
         rate_limited=case.rate_limited,
@@ -305,7 +311,7 @@ NON_CRON_PATHS = [
 @pytest.mark.parametrize("profile", sorted(PROFILES))
 @pytest.mark.parametrize("path", NON_CRON_PATHS)
 def test_header_changes_nothing_outside_cron(profile: str, path: str) -> None:
-    ev = WebAclEvaluator(Rendered(**PROFILES[profile]), secrets={"CronSecret": CURRENT})
+    ev = WebAclEvaluator(rendered(profile), secrets={"CronSecret": CURRENT})
     for ip, country in (("192.0.2.10", "US"), (OUTSIDE_IP, "FR"), (ALLOWED_NET_IP, "CA")):
         without = ev.evaluate(req(path, ip=ip, country=country))
         for value in (CURRENT, WRONG):

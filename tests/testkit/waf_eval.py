@@ -170,14 +170,22 @@ class WebAclEvaluator:
         self.secrets = dict(secrets)
         self.pattern_sets = dict(pattern_sets or {})
         self.rate_limited = set(rate_limited)
-        self.acl = rendered.props(web_acl)
+        # Resolved once: Rendered.resources re-resolves the whole template on every access.
+        self.resources: dict[str, dict[str, Any]] = rendered.resources
+        self.acl: dict[str, Any] = self._props(web_acl)
 
     # --- references into the rest of the template -------------------------
+    def _props(self, logical: str) -> dict[str, Any]:
+        if logical not in self.resources:
+            raise LookupError(f"{logical} does not exist with these parameters")
+        props: dict[str, Any] = self.resources[logical].get("Properties", {})
+        return props
+
     def _ref_target(self, arn: Any) -> str:
         if isinstance(arn, dict) and "Fn::GetAtt" in arn:
             target = arn["Fn::GetAtt"]
             logical = target[0] if isinstance(target, list) else str(target).split(".")[0]
-            if logical not in self.rendered.resources:
+            if logical not in self.resources:
                 raise LookupError(f"{logical} is referenced by the web ACL but does not exist with these parameters")
             return str(logical)
         raise ValueError(f"unsupported ARN reference {arn!r}")
@@ -221,7 +229,7 @@ class WebAclEvaluator:
     def _patterns(self, logical: str) -> list[str]:
         if logical in self.pattern_sets:
             return list(self.pattern_sets[logical])
-        props = self.rendered.props(logical)
+        props = self._props(logical)
         return [self._string(p) for p in props["RegularExpressionList"]]
 
     # --- statements -------------------------------------------------------
@@ -268,7 +276,7 @@ class WebAclEvaluator:
                 return False
             return any(re.search(p, value) for p in self._patterns(self._ref_target(spec["Arn"])))
         if kind == "IPSetReferenceStatement":
-            props = self.rendered.props(self._ref_target(spec["Arn"]))
+            props = self._props(self._ref_target(spec["Arn"]))
             address = ipaddress.ip_address(request.ip)
             return any(address in ipaddress.ip_network(cidr, strict=False) for cidr in self._list(props["Addresses"]))
         if kind == "GeoMatchStatement":
