@@ -32,6 +32,11 @@ ACCOUNT_ID = "123456789012"
 # SigV4 credential scope: Credential=<key>/<date>/<region>/<service>/aws4_request
 _SCOPE_RE = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/([a-z0-9-]+)/aws4_request")
 
+# Services whose protocol (query or rest-xml) answers errors in XML; the others speak JSON.
+_XML_SERVICES = frozenset(
+    {"route53", "s3", "iam", "sts", "ec2", "sqs", "sns", "rds", "cloudformation", "ses", "cloudwatch", "autoscaling"}
+)
+
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
@@ -75,16 +80,17 @@ def fault_injector(app: WsgiApp, broken: frozenset[str]) -> WsgiApp:
         if service not in broken or not FAULTS.armed:
             return app(environ, start_response)
         message = f"emulated {service} is broken on purpose (make local --break {service})"
-        if "json" in str(environ.get("CONTENT_TYPE", "")):
-            body = json.dumps({"__type": "InjectedFault", "message": message}).encode()
-            ctype = "application/x-amz-json-1.1"
-        else:
+        if service in _XML_SERVICES:
             body = (
                 "<ErrorResponse><Error><Type>Sender</Type><Code>InjectedFault</Code>"
                 f"<Message>{message}</Message></Error></ErrorResponse>"
             ).encode()
             ctype = "text/xml"
-        start_response("400 Bad Request", [("Content-Type", ctype), ("Content-Length", str(len(body)))])
+        else:
+            body = json.dumps({"__type": "InjectedFault", "message": message}).encode()
+            ctype = "application/x-amz-json-1.1"
+        headers = [("Content-Type", ctype), ("Content-Length", str(len(body))), ("x-amzn-ErrorType", "InjectedFault")]
+        start_response("400 Bad Request", headers)
         return [body]
 
     return wrapped
