@@ -243,12 +243,22 @@ def cfn_responses() -> Iterator[ResponseCapture]:
 def app() -> Iterator[ModuleType]:
     # Imported once per module, as a warm Lambda container keeps it: crhelper and the GuardDuty
     # client cost a second per import on a busy machine. Each test gets fresh moto state.
+    # The same environment conftest's aws_sandbox gives each test: this import may be the first of
+    # redcap_ctl.observability in the session, and Powertools reads its namespace and service then.
     with pytest.MonkeyPatch.context() as mp, mock_aws():
-        for var, value in (("AWS_REGION", REGION), ("AWS_DEFAULT_REGION", REGION)):
+        for var in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_ENDPOINT_URL"):
+            mp.delenv(var, raising=False)
+        for var, value in (
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("AWS_DEFAULT_REGION", REGION),
+            ("AWS_REGION", REGION),
+            ("AWS_CONFIG_FILE", "/dev/null"),
+            ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
+            ("POWERTOOLS_METRICS_NAMESPACE", "REDCap/test"),
+            ("POWERTOOLS_SERVICE_NAME", "redcap-control-plane-test"),
+        ):
             mp.setenv(var, value)
-        mp.setenv("AWS_ACCESS_KEY_ID", "testing")
-        mp.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        mp.setenv("POWERTOOLS_SERVICE_NAME", "redcap-guardduty-test")
         yield load_handler("guardduty")
 
 
