@@ -8,6 +8,7 @@ tests that use a local emulator set ``AWS_ENDPOINT_URL*`` themselves.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -17,6 +18,12 @@ from testkit import LambdaContext
 from testkit.cfn import ResponseCapture, capture_cfn_responses
 
 REGION = "us-east-1"
+
+# redcap_ctl.observability builds Powertools' Logger and Metrics at import time,
+# which may happen at collection, before any fixture runs: give them their
+# template-provided environment now, as Lambda would.
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "REDCap/test")
+os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "redcap-control-plane-test")
 
 
 @pytest.fixture(autouse=True)
