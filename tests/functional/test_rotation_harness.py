@@ -34,6 +34,8 @@ from types import ModuleType
 from typing import Any
 
 import boto3
+import botocore.loaders
+import botocore.session
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
@@ -425,8 +427,14 @@ def make_rotation(
     return rot
 
 
+_LOADER = functools.cache(botocore.loaders.create_loader)
+
+
 @pytest.fixture
-def aws() -> Iterator[None]:
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    # Every boto3 Session (the handler builds one per client, as in Lambda) would parse the same
+    # service-model JSON again; one shared loader keeps these tests fast and changes nothing else.
+    monkeypatch.setattr(botocore.session, "create_loader", _LOADER)
     with mock_aws():
         yield
 
