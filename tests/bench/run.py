@@ -316,7 +316,12 @@ def cold_start_section(
 
 
 def import_breakdown(args: list[str], env: dict[str, str]) -> dict[str, float]:
-    """Cumulative import time (ms) per top-level package, from ``python -X importtime``."""
+    """Milliseconds of import work per top-level package, from ``python -X importtime``.
+
+    Sums each module's *self* time under its root package, so a package costs the
+    same whoever imports it first. A module's self time includes its top-level code:
+    for ``app`` that is building its boto3 clients (the floor builds one too).
+    """
     proc = subprocess.run(
         [sys.executable, "-X", "importtime", str(CHILD), *args],
         env=env,
@@ -325,58 +330,49 @@ def import_breakdown(args: list[str], env: dict[str, str]) -> dict[str, float]:
         cwd=tempfile.gettempdir(),
         check=False,
     )
+    if proc.returncode != 0:
+        raise RuntimeError("importtime run failed:\n" + "\n".join(proc.stdout.splitlines()[-10:]))
     totals: dict[str, float] = {}
-    # importtime prints a module after everything it imported (post-order), indented two spaces per
-    # level. The handler's own imports are level 1 under the level-0 ``app``: collect level-1 lines
-    # until their level-0 parent shows up, and attribute them only if that parent is ``app``.
-    pending: list[tuple[str, float, float]] = []
     for line in proc.stderr.splitlines():
         if not line.startswith("import time:") or line.count("|") != 2:
             continue
-        own, cumulative, raw = line.split(":", 1)[1].split("|")
-        if not cumulative.strip().isdigit():
+        own, _cumulative, name = line.split(":", 1)[1].split("|")
+        if not own.strip().isdigit():
             continue  # the header line
-        name = raw.rstrip()
-        depth = (len(name) - len(name.lstrip(" ")) - 1) // 2
         root = name.strip().split(".")[0]
-        if depth == 1:
-            pending.append((root, int(own) / 1000, int(cumulative) / 1000))
-        elif depth == 0:
-            if root == "app":
-                for child, _own, cum in pending:
-                    totals[child] = totals.get(child, 0.0) + cum
-                totals["app"] = totals.get("app", 0.0) + int(own) / 1000
-            else:
-                totals[root] = totals.get(root, 0.0) + int(cumulative) / 1000
-            pending = []
-    if proc.returncode != 0:
-        raise RuntimeError("importtime run failed:\n" + "\n".join(proc.stdout.splitlines()[-10:]))
+        totals[root] = totals.get(root, 0.0) + int(own) / 1000
     return totals
 
 
 def import_section(local: Local, cases: list[BenchCase], tmp: Path, layer: Path) -> str:
+    groups = {
+        "AWS SDK (boto3, botocore, s3transfer, dateutil, jmespath)": (
+            "boto3",
+            "botocore",
+            "s3transfer",
+            "dateutil",
+            "jmespath",
+            "six",
+        ),
+        "urllib3": ("urllib3",),
+        "Powertools (+ typing_extensions)": ("aws_lambda_powertools", "typing_extensions"),
+        "crhelper": ("crhelper",),
+        "redcap_ctl + app (incl. building clients)": ("redcap_ctl", "app"),
+    }
     lines = [
         "## Where the import time goes (shipped layer, one run each, `python -X importtime`)",
         "",
-        "| Function | boto3 + botocore | Powertools | crhelper | urllib3 | redcap_ctl + app | everything else |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| Function | " + " | ".join(groups) + " | stdlib and the rest | total |",
+        "|---|" + "---:|" * (len(groups) + 2),
     ]
-    floor = import_breakdown(["floor"], child_env(local, {}, None))
-    groups = {
-        "boto": ("boto3", "botocore", "jmespath", "s3transfer", "dateutil"),
-        "pt": ("aws_lambda_powertools",),
-        "cr": ("crhelper",),
-        "u3": ("urllib3",),
-        "own": ("redcap_ctl", "app"),
-    }
+    known = {m for mods in groups.values() for m in mods}
 
     def row(label: str, totals: dict[str, float]) -> str:
-        used = {g: sum(totals.get(m, 0.0) for m in mods) for g, mods in groups.items()}
-        rest = sum(v for k, v in totals.items() if not any(k in mods for mods in groups.values()))
-        cells = " | ".join(f"{used[g]:.0f} ms" for g in groups)
-        return f"| {label} | {cells} | {rest:.0f} ms |"
+        cells = [f"{sum(totals.get(m, 0.0) for m in mods):.0f} ms" for mods in groups.values()]
+        rest = sum(v for k, v in totals.items() if k not in known)
+        return f"| {label} | {' | '.join(cells)} | {rest:.0f} ms | {sum(totals.values()):.0f} ms |"
 
-    lines.append(row("floor: `import boto3` + one client", floor))
+    lines.append(row("floor: `import boto3` + one client", import_breakdown(["floor"], child_env(local, {}, None))))
     for n, case in enumerate(cases):
         event = case.prepare() if case.prepare is not None else case.event
         spec = tmp / f"importtime-{n}.json"
@@ -393,9 +389,9 @@ def import_section(local: Local, cases: list[BenchCase], tmp: Path, layer: Path)
         lines.append(row(case.name, import_breakdown(["invoke", str(spec)], child_env(local, case.env, layer))))
     lines.append("")
     lines.append(
-        "The handler module's direct imports, each counted with everything it pulls in first (a package "
-        "already imported by an earlier one costs nothing again: boto3 pulled in by Powertools' parameters "
-        "shows under Powertools). Stdlib modules the child itself needs are in 'everything else'."
+        "Self time of every imported module, summed per package (whoever imported it first). The floor's "
+        "client is built inside `floor()`, not at import, so it is not in its row; a function's clients are "
+        "built at import (module level, once per container), so they are in its `app`/`redcap_ctl` cell."
     )
     return "\n".join(lines) + "\n"
 
