@@ -278,18 +278,12 @@ def _records_ready(props: Props, assoc: Association) -> bool:
 
 
 def ensure_associated(apprunner: AppRunnerClient, props: Props, budget: Budget, poll: PollPolicy) -> bool:
-    """Associate the domain (check before acting). True if this call created the association."""
-    current = describe(apprunner, props.service_arn, props.domain_name)
-    if current.domain is not None:
-        if bool(current.domain.get("EnableWWWSubdomain")) != props.enable_www:
-            raise ControlPlaneError(
-                f"{props.domain_name} is already associated with this service with EnableWWWSubdomain="
-                f"{str(bool(current.domain.get('EnableWWWSubdomain'))).lower()}; remove that association first"
-            )
-        if current.status in ("deleting", "delete_failed", "create_failed"):
-            raise ControlPlaneError(_failure_reason(props, current) + "; remove that association first")
-        logger.info("Domain already associated with this service; adopting it", extra={"status": current.status})
-        return False
+    """Associate the domain; True if this call created the association.
+
+    Associating first and looking only when App Runner refuses is as safe as
+    looking first (a repeated Create adopts what is there) and saves a call on
+    the path every stack takes.
+    """
     try:
         _retry_busy(
             lambda: apprunner.associate_custom_domain(
@@ -305,10 +299,18 @@ def ensure_associated(apprunner: AppRunnerClient, props: Props, budget: Budget, 
     except ClientError as err:
         if _code(err) != "InvalidRequestException":
             raise
-        # A concurrent or earlier associate of the same domain with this service counts as success.
-        again = describe(apprunner, props.service_arn, props.domain_name)
-        if again.domain is None or bool(again.domain.get("EnableWWWSubdomain")) != props.enable_www:
-            raise
+        current = describe(apprunner, props.service_arn, props.domain_name)
+        if current.domain is None:
+            raise  # refused for another reason (CAA, limit, another service): the API's reason stands
+        if bool(current.domain.get("EnableWWWSubdomain")) != props.enable_www:
+            raise ControlPlaneError(
+                f"{props.domain_name} is already associated with this service with EnableWWWSubdomain="
+                f"{str(bool(current.domain.get('EnableWWWSubdomain'))).lower()}; remove that association first"
+            ) from err
+        if current.status in ("deleting", "delete_failed", "create_failed"):
+            raise ControlPlaneError(_failure_reason(props, current) + "; remove that association first") from err
+        # An earlier or concurrent associate of the same domain with this service counts as success.
+        logger.info("Domain already associated with this service; adopting it", extra={"status": current.status})
         return False
     return True
 
@@ -514,9 +516,10 @@ def create(
     created = ensure_associated(apprunner, props, budget, poll)
     written: list[Record] = []
     try:
+        # Asked while App Runner prepares the records, so it costs no time after they appear.
+        ipv6 = bool(props.hosted_zone_id) and is_dual_stack(apprunner, props.service_arn)
         assoc = wait_for_records(apprunner, props, budget, poll)
         if props.hosted_zone_id:
-            ipv6 = is_dual_stack(apprunner, props.service_arn)
             written = records_for(props, assoc, ipv6=ipv6)
             upsert_records(route53, props.hosted_zone_id, written)
         return Result(physical_id=props.physical_id, data=_data(props, assoc))
