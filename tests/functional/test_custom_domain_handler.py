@@ -536,6 +536,25 @@ def test_create_failed_fails_and_rolls_back(world: World) -> None:
     dom = world.emu.domain(world.service_arn, DOMAIN)
     assert dom is None or dom.status == "deleting"
     assert world.ours() == []
+    # CloudFormation's rollback Delete carries crhelper's id: nothing more to do, nothing touched.
+    world.emu.calls.clear()
+    cleanup = world.delete(resp["PhysicalResourceId"], world.event("create")["ResourceProperties"])
+    assert cleanup["Status"] == "SUCCESS", cleanup["Reason"]
+    assert world.emu.calls == []
+
+
+def test_existing_association_with_other_www_setting_fails_clearly(world: World) -> None:
+    world.emu.handle(
+        "AssociateCustomDomain", {"ServiceArn": world.service_arn, "DomainName": DOMAIN, "EnableWWWSubdomain": True}
+    )
+
+    resp = world.create()
+
+    assert resp["Status"] == "FAILED"
+    assert "EnableWWWSubdomain=true" in resp["Reason"]
+    dom = world.emu.domain(world.service_arn, DOMAIN)
+    assert dom is not None
+    assert dom.status == "creating"  # not ours: left exactly as it was
 
 
 def test_caa_problem_fails_with_the_api_reason(world: World) -> None:
