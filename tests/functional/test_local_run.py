@@ -7,6 +7,7 @@ one emulated service and checks that ``make local`` says so and exits 1.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 
 import pytest
@@ -18,8 +19,10 @@ pytestmark = pytest.mark.slow
 
 def make_local(**env: str) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MAKE_LOCAL_", "MAKEFLAGS", "MFLAGS"))}
-    return subprocess.run(
-        ["make", "--no-print-directory", "local"],
+    make = shutil.which("make")
+    assert make is not None, "make is needed to run the real target"
+    return subprocess.run(  # noqa: S603 -- fixed argv, no shell
+        [make, "--no-print-directory", "local"],
         cwd=ROOT,
         env={**clean, **env},
         capture_output=True,
