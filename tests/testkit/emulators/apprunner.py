@@ -23,7 +23,10 @@ botocore parses (``{"__type": ..., "Message": ...}``), so clients see real
 - ``DescribeService`` returns ``NetworkConfiguration.IpAddressType``;
 - injected faults: access denied per operation, a busy service
   (``InvalidStateException``) for the next N calls, ``create_failed``, a CAA
-  problem, ``delete_failed``.
+  problem, ``delete_failed``. The real ``CustomDomain`` has no reason field, so
+  a ``create_failed`` domain carries its reason the way App Runner does: its
+  validation records turn ``FAILED``. A CAA problem is refused at
+  ``AssociateCustomDomain`` with ACM's CAA message.
 
 Control endpoints for an out-of-process server (JSON bodies):
 ``POST /_emulator/services`` ``{"Name", "IpAddressType"}`` -> ``{"ServiceArn"}``;
