@@ -186,8 +186,9 @@ def create_key(
                 break
         else:
             raise RotationError(
-                f"user {user} already has two access keys and the one that is not AWSCURRENT was used within "
-                f"the last {config.previous_key_idle_hours} h; refusing to delete it (nothing was changed)"
+                f"user {user} already has two access keys and the one that is not AWSCURRENT was used "
+                f"(or created) within the last {config.previous_key_idle_hours} h; "
+                "refusing to delete it (nothing was changed)"
             )
 
     for key_id, reason in to_delete.items():
