@@ -176,3 +176,17 @@ def test_drive_runs_a_whole_rotation_for_local_runs(aws: None, monkeypatch: pyte
     assert [r.step for r in results] == ["createSecret", "setSecret", "testSecret", "finishSecret"]
     assert rot.current_text() != old
     rot.assert_current_works()
+
+
+def test_drive_replaces_the_placeholder_it_stages_for_iam_kinds(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    rot = make_rotation(monkeypatch, "s3-access-key")
+    rot.rotate()
+    before = rot.current()
+    rot.stubber("rds_data").add_response("execute_statement", {"numberOfRecordsUpdated": 2})
+    results = drive(rot.secret_id, rot.app.CONFIG, rot.app.CLIENTS)
+    assert results[0].outcome == "created"
+    assert results[-1].outcome == "finished; redcap-config-updated"
+    rot.assert_stubs_used()
+    assert rot.current()["AccessKeyId"] != before["AccessKeyId"]
+    assert sorted(rot.key_ids()) == sorted([before["AccessKeyId"], rot.current()["AccessKeyId"]])
+    rot.assert_current_works()
