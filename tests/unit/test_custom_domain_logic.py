@@ -209,3 +209,19 @@ def test_held_by_compares_normalised_values() -> None:
             "AliasTarget": {"HostedZoneId": "ZAR", "DNSName": "abc.eu-west-2.awsapprunner.com."},
         }
     )
+
+
+def test_existing_association_is_adopted_whatever_app_runner_answers() -> None:
+    client = boto3.client("apprunner", region_name="eu-west-2")
+    parsed = cd.parse_props(props())
+    domain = {"DomainName": "redcap.example.org", "EnableWWWSubdomain": False, "Status": "active"}
+    with Stubber(client) as stub:
+        stub.add_client_error("associate_custom_domain", service_error_code="InvalidStateException")
+        stub.add_response(
+            "describe_custom_domains", {"DNSTarget": "t.awsapprunner.com", "ServiceArn": ARN, "CustomDomains": [domain]}
+        )
+
+        created = cd.ensure_associated(client, parsed, cd.Budget(lambda: 60_000, 1), cd.PollPolicy(initial=0.01))
+
+        assert created is False
+        stub.assert_no_pending_responses()

@@ -282,37 +282,50 @@ def ensure_associated(apprunner: AppRunnerClient, props: Props, budget: Budget, 
 
     Associating first and looking only when App Runner refuses is as safe as
     looking first (a repeated Create adopts what is there) and saves a call on
-    the path every stack takes.
+    the path every stack takes. Whatever App Runner answers for an existing
+    association (a bad request, or a busy service), a look decides.
     """
-    try:
-        _retry_busy(
-            lambda: apprunner.associate_custom_domain(
+    delays = poll.delays()
+    while True:
+        try:
+            apprunner.associate_custom_domain(
                 ServiceArn=props.service_arn,
                 DomainName=props.domain_name,
                 # The API's default is true: always say what we mean.
                 EnableWWWSubdomain=props.enable_www,
-            ),
-            budget,
-            poll,
-            "AssociateCustomDomain",
+            )
+            return True
+        except ClientError as err:
+            code = _code(err)
+            if code not in ("InvalidRequestException", "InvalidStateException"):
+                raise
+            current = describe(apprunner, props.service_arn, props.domain_name)
+            if current.domain is not None:
+                _check_adoptable(props, current)
+                # An earlier or concurrent associate of the same domain with this service counts as success.
+                logger.info(
+                    "Domain already associated with this service; adopting it", extra={"status": current.status}
+                )
+                return False
+            if code == "InvalidRequestException":
+                raise  # refused for another reason (CAA, limit, another service): the API's reason stands
+            delay = next(delays)
+            logger.info("App Runner service busy; retrying", extra={"operation": "AssociateCustomDomain"})
+            try:
+                budget.sleep(delay, "AssociateCustomDomain")
+            except BudgetExhausted:
+                raise ControlPlaneError(f"AssociateCustomDomain: service stayed busy: {err}") from err
+
+
+def _check_adoptable(props: Props, current: Association) -> None:
+    www = bool((current.domain or {}).get("EnableWWWSubdomain"))
+    if www != props.enable_www:
+        raise ControlPlaneError(
+            f"{props.domain_name} is already associated with this service with EnableWWWSubdomain="
+            f"{str(www).lower()}; remove that association first"
         )
-    except ClientError as err:
-        if _code(err) != "InvalidRequestException":
-            raise
-        current = describe(apprunner, props.service_arn, props.domain_name)
-        if current.domain is None:
-            raise  # refused for another reason (CAA, limit, another service): the API's reason stands
-        if bool(current.domain.get("EnableWWWSubdomain")) != props.enable_www:
-            raise ControlPlaneError(
-                f"{props.domain_name} is already associated with this service with EnableWWWSubdomain="
-                f"{str(bool(current.domain.get('EnableWWWSubdomain'))).lower()}; remove that association first"
-            ) from err
-        if current.status in ("deleting", "delete_failed", "create_failed"):
-            raise ControlPlaneError(_failure_reason(props, current) + "; remove that association first") from err
-        # An earlier or concurrent associate of the same domain with this service counts as success.
-        logger.info("Domain already associated with this service; adopting it", extra={"status": current.status})
-        return False
-    return True
+    if current.status in ("deleting", "delete_failed", "create_failed"):
+        raise ControlPlaneError(_failure_reason(props, current) + "; remove that association first")
 
 
 def wait_for_records(apprunner: AppRunnerClient, props: Props, budget: Budget, poll: PollPolicy) -> Association:
