@@ -218,7 +218,8 @@ def test_existing_association_is_adopted_whatever_app_runner_answers() -> None:
     with Stubber(client) as stub:
         stub.add_client_error("associate_custom_domain", service_error_code="InvalidStateException")
         stub.add_response(
-            "describe_custom_domains", {"DNSTarget": "t.awsapprunner.com", "ServiceArn": ARN, "CustomDomains": [domain]}
+            "describe_custom_domains",
+            {"DNSTarget": "t.awsapprunner.com", "ServiceArn": ARN, "CustomDomains": [domain], "VpcDNSTargets": []},
         )
 
         created = cd.ensure_associated(client, parsed, cd.Budget(lambda: 60_000, 1), cd.PollPolicy(initial=0.01))
