@@ -23,6 +23,7 @@ import statistics
 import time
 from typing import Any
 
+from redcap_ctl import clients
 from testkit import LambdaContext, load_event, load_handler
 from testkit.cfn import capture_cfn_responses
 from testkit.emulators.apprunner import AppRunnerEmulator
@@ -62,6 +63,7 @@ def _overheads(runs: int) -> list[float]:
         os.environ.update(SANDBOX)
         with emulator.serve() as url, capture_cfn_responses() as capture, mock_aws():
             os.environ["AWS_ENDPOINT_URL_APPRUNNER"] = url
+            clients.reset()  # a cached client would still point at an earlier emulator's port
             app = load_handler("custom_domain")
             arn = emulator.add_service("bench")
             route53 = boto3.client("route53")
@@ -88,6 +90,7 @@ def _overheads(runs: int) -> list[float]:
                 if capture.last["Status"] != "SUCCESS":
                     raise RuntimeError(f"Delete failed: {capture.last['Reason']}")
     finally:
+        clients.reset()
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
