@@ -68,7 +68,7 @@ def test_network_guard_refuses_anything_but_loopback() -> None:
     code = (
         "import socket; from local.env import install_network_guard; install_network_guard()\n"
         "socket.getaddrinfo('127.0.0.1', 80)\n"
-        "try:\n    socket.getaddrinfo('sts.amazonaws.com', 443)\n"
+        "try:\n    socket.getaddrinfo('192.0.2.1', 443)  # TEST-NET literal: no lookup even unguarded\n"
         "except PermissionError as e:\n    print('refused', e)\n"
     )
     env = {"PYTHONPATH": f"{ROOT / 'layers' / 'shared'}:{ROOT / 'tests'}", "PATH": "/usr/bin:/bin"}
