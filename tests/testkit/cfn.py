@@ -63,7 +63,7 @@ def capture_cfn_responses() -> Iterator[ResponseCapture]:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     capture = ResponseCapture(server.server_address[1])
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
 
     def plain_connection(host: str, **_kw: Any) -> http.client.HTTPConnection:
