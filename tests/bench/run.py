@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from local.bench_case import BenchCase
+from local.env import install_network_guard
 from local.runner import Run, install_routers, uninstall_routers
 from local.scenarios import Local
 
@@ -185,6 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     sections: list[str] = []
     misses: list[str] = []
     setup = Run(out=sys.stderr)
+    # In-process measurements talk only to 127.0.0.1 (the children get emulator endpoints).
+    install_network_guard()
     install_routers()
     try:
         with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="redcap-bench-") as tmpdir:
