@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-import boto3
 from botocore.config import Config
+
+from redcap_ctl import clients
 
 if TYPE_CHECKING:
     from mypy_boto3_apprunner import AppRunnerClient
@@ -31,7 +31,7 @@ def user_client(service: str, access_key_id: str, secret_access_key: str, region
 
     Endpoints still come from ``AWS_ENDPOINT_URL*`` so emulators work unchanged.
     """
-    return _session().client(
+    return clients.session().client(
         service,
         region_name=region,
         aws_access_key_id=access_key_id,
@@ -39,12 +39,6 @@ def user_client(service: str, access_key_id: str, secret_access_key: str, region
         aws_session_token=None,
         config=_PROBE_CONFIG,
     )
-
-
-@functools.cache
-def _session() -> Any:
-    # One session keeps the loaded service models; the credentials go to each client.
-    return boto3.session.Session()
 
 
 def _utcnow() -> datetime:

@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+import boto3
+import crhelper.resource_helper as resource_helper
+import pytest
+
+from redcap_ctl import clients
+from redcap_ctl.custom_resource import make_helper
+
+
+def test_helper_builds_no_polling_clients_and_restores_boto3(monkeypatch: pytest.MonkeyPatch):
+    built: list[str] = []
+    real_client = boto3.client
+
+    def counting_client(name: str, *args, **kwargs):
+        built.append(name)
+        return real_client(name, *args, **kwargs)
+
+    monkeypatch.setattr(boto3, "client", counting_client)
+    helper = make_helper()
+    assert built == []
+    assert resource_helper.boto3 is boto3
+    assert helper._sleep_on_delete == 0
+    assert helper._json_logging is False
+
+
+def test_clients_share_one_session_until_reset():
+    first = clients.client("sts")
+    assert clients.client("sts") is first
+    session = clients.session()
+    assert clients.session() is session
+    clients.reset()
+    assert clients.session() is not session
+    assert clients.client("sts") is not first
