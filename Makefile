@@ -53,7 +53,11 @@ static: install ## cfn-lint (+ serverless rules), sam validate --lint, checkov
 	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation -f template.yaml
 
 .PHONY: test
-test: install lint unit static ## Everything CI runs: lint, types, tests, template gates
+test: install lint unit static build-check ## Everything CI runs: lint, types, tests, template gates, sam build
+
+.PHONY: build-check
+build-check: build ## sam build, then check every function package and the layer were produced
+	PYTHONPATH=layers/shared:tests $(PY) -m local.check_build
 
 .PHONY: build
 build: install ## sam build (layer + functions) for python3.13/arm64

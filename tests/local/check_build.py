@@ -1,0 +1,54 @@
+"""Check what ``sam build`` produced: every function's package and the shared layer.
+
+Run by ``make test`` after ``make build`` (CI proves the build on every change):
+each ``AWS::Serverless::Function`` in ``template.yaml`` must have its handler
+module in ``.aws-sam/build/<LogicalId>/``, and the layer must hold the shared
+package, its pinned dependencies and Python 3.13 bytecode for all of them.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from testkit import ROOT
+from testkit.template import load
+
+BUILD = ROOT / ".aws-sam" / "build"
+LAYER_PACKAGES = ("redcap_ctl", "aws_lambda_powertools", "crhelper")
+
+
+def problems(build: Path = BUILD) -> list[str]:
+    found: list[str] = []
+    if not (build / "template.yaml").is_file():
+        return [f"{build}/template.yaml is missing: run `make build`"]
+    resources = load()["Resources"]
+    for name, res in resources.items():
+        if res["Type"] != "AWS::Serverless::Function":
+            continue
+        module = str(res["Properties"].get("Handler", "app.handler")).rsplit(".", 1)[0]
+        if not (build / name / f"{module}.py").is_file():
+            found.append(f"function {name}: {module}.py not in {build / name}")
+    layer = build / "SharedLayer" / "python"
+    for package in LAYER_PACKAGES:
+        init = layer / package / "__init__.py"
+        if not init.is_file():
+            found.append(f"layer: {package} missing")
+            continue
+        if not list((layer / package / "__pycache__").glob("__init__.cpython-313.pyc")):
+            found.append(f"layer: {package} has no Python 3.13 bytecode")
+    return found
+
+
+def main() -> int:
+    found = problems()
+    for line in found:
+        print(f"check-build: {line}", file=sys.stderr)
+    if found:
+        return 1
+    print("check-build: every function package and the shared layer (with 3.13 bytecode) are built")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
