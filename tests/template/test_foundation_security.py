@@ -108,6 +108,45 @@ def test_key_rotation_and_service_principals() -> None:
     assert {"events.amazonaws.com", "cloudwatch.amazonaws.com", "logs.${AWS::Region}.amazonaws.com"} <= services
 
 
+ROOT_PRINCIPAL = {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}
+# What publishing to the KMS-encrypted topic (and the SNS/EventBridge dead-letter queue) needs, per AWS's
+# "encrypted topics and event sources" guidance: nothing else.
+PUBLISHERS = {"events.amazonaws.com", "cloudwatch.amazonaws.com", "ses.amazonaws.com", "sns.amazonaws.com"}
+PUBLISH_ACTIONS = {"kms:Decrypt", "kms:GenerateDataKey*"}
+LOGS_ACTIONS = {"kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"}
+
+
+def test_key_policy_grants_each_service_only_what_it_needs() -> None:
+    statements = Rendered().props("KmsKey")["KeyPolicy"]["Statement"]
+    services_seen: set[str] = set()
+    for stmt in statements:
+        assert stmt["Effect"] == "Allow", stmt
+        assert stmt["Principal"] != "*", stmt
+        assert stmt["Principal"].get("AWS") != "*", stmt
+        if "AWS" in stmt["Principal"]:
+            # Only this account; with the root statement, IAM policies (e.g. MalwareProtectionRole's
+            # kms:Decrypt via S3) decide which of its principals may use the key.
+            assert stmt["Principal"] == {"AWS": ROOT_PRINCIPAL}, stmt
+            continue
+        services = {s if isinstance(s, str) else s["Fn::Sub"] for s in _as_list(stmt["Principal"]["Service"])}
+        actions = set(_as_list(stmt["Action"]))
+        services_seen |= services
+        if services == {"logs.${AWS::Region}.amazonaws.com"}:
+            assert actions == LOGS_ACTIONS, stmt
+            # CloudWatch Logs may use the key only for this account's log groups in this Region.
+            assert stmt["Condition"] == {
+                "ArnLike": {
+                    "kms:EncryptionContext:aws:logs:arn": {
+                        "Fn::Sub": "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:*"
+                    }
+                }
+            }, stmt
+        else:
+            assert services <= PUBLISHERS, f"unexpected service principal(s) {services - PUBLISHERS}"
+            assert actions == PUBLISH_ACTIONS, stmt
+    assert services_seen == PUBLISHERS | {"logs.${AWS::Region}.amazonaws.com"}
+
+
 def test_topic_policy_lets_eventbridge_and_alarms_publish() -> None:
     rendered = Rendered()
     assert rendered.props("NotificationTopic")["KmsMasterKeyId"] == {"Ref": "KmsKey"}

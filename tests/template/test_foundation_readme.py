@@ -1,0 +1,90 @@
+"""Foundation: the README's Parameters and Outputs tables match template.yaml.
+
+Other areas add parameters and outputs over time; these tests fail when one is
+missing from the "Deploy for real" tables, when a row names something the
+template no longer has, or when a documented default differs from the template's.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from testkit import ROOT
+from testkit.template import load
+
+NAME = re.compile(r"`([A-Za-z][A-Za-z0-9]*)`")
+
+
+def _section(heading: str) -> str:
+    """The text of the ``### <heading>`` subsection of ``## Deploy for real`` (up to the next heading)."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    deploy = re.search(r"^## Deploy for real\n(.*?)(?=^## )", text, re.M | re.S)
+    assert deploy, "README.md has no '## Deploy for real' section"
+    sub = re.search(rf"^### {re.escape(heading)}\n(.*?)(?=^##)", deploy.group(1) + "\n##", re.M | re.S)
+    assert sub, f"README.md has no '### {heading}' under 'Deploy for real'"
+    return sub.group(1)
+
+
+def _rows(heading: str) -> list[list[str]]:
+    rows = []
+    for line in _section(heading).splitlines():
+        if not line.startswith("|") or re.match(r"^\|\s*-+", line):
+            continue
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if cells[0] in ("Parameter", "Output"):
+            continue
+        rows.append(cells)
+    assert rows, f"no table rows under '### {heading}'"
+    return rows
+
+
+def _documented(heading: str) -> dict[str, str]:
+    """Name -> the row's second cell, for every name in a row's first cell."""
+    out: dict[str, str] = {}
+    for cells in _rows(heading):
+        names = NAME.findall(cells[0])
+        assert names, f"row without a `Name` in its first cell: {cells}"
+        for name in names:
+            out[name] = cells[1]
+    return out
+
+
+def test_every_template_parameter_is_in_the_readme_and_nothing_else() -> None:
+    template = set(load()["Parameters"])
+    documented = set(_documented("Parameters"))
+    assert sorted(template - documented) == [], "parameters missing from README.md 'Deploy for real' tables"
+    assert sorted(documented - template) == [], "README.md documents parameters the template does not have"
+
+
+def test_every_template_output_is_in_the_readme_and_nothing_else() -> None:
+    template = set(load()["Outputs"])
+    documented = set(_documented("Outputs"))
+    assert sorted(template - documented) == [], "outputs missing from README.md 'Deploy for real' tables"
+    assert sorted(documented - template) == [], "README.md documents outputs the template does not have"
+
+
+def _readme_defaults() -> dict[str, str | None]:
+    """Parameter -> documented default ("" for empty, None for required) where a row pairs them up."""
+    out: dict[str, str | None] = {}
+    for cells in _rows("Parameters"):
+        names = NAME.findall(cells[0])
+        cell = cells[1]
+        if cell == "empty":
+            values: list[str | None] = [""]
+        elif cell == "(required)":
+            values = [None]
+        else:
+            values = list(re.findall(r"`([^`]*)`", cell))
+        assert len(values) == len(names), f"cannot pair names with defaults in row {cells}"
+        out.update(zip(names, values, strict=True))
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(load()["Parameters"]))
+def test_documented_default_is_the_template_default(name: str) -> None:
+    spec = load()["Parameters"][name]
+    default = spec.get("Default")
+    expected = None if default is None else str(default)
+    assert _readme_defaults()[name] == expected, name
