@@ -142,3 +142,23 @@ def test_runs_as_a_local_server_process() -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=5)
+
+
+def test_start_deployment_answers_an_operation_id_and_is_recorded(served: tuple[AppRunnerEmulator, Any, str]) -> None:
+    emu, client, arn = served
+
+    first = client.start_deployment(ServiceArn=arn)
+    second = client.start_deployment(ServiceArn=arn)
+
+    assert len(first["OperationId"]) == 32
+    assert first["OperationId"] != second["OperationId"]
+    assert emu.deployments == [arn, arn]
+    url = client.meta.endpoint_url
+    with urllib.request.urlopen(f"{url}/_emulator/deployments", timeout=5) as resp:
+        assert json.loads(resp.read())["Deployments"] == [arn, arn]
+    emu.remove_service(arn)
+    with pytest.raises(ClientError) as err:
+        client.start_deployment(ServiceArn=arn)
+    assert code(err) == "ResourceNotFoundException"
+    emu.reset()
+    assert emu.deployments == []

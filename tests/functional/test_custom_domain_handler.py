@@ -9,6 +9,7 @@ and reached through ``AWS_ENDPOINT_URL_APPRUNNER``.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 from types import ModuleType
@@ -185,9 +186,29 @@ def expected_zone_records(world: World, records: list[dict[str, str]], names: li
     return cnames | aliases
 
 
+OWNER_NAME = f"_redcap-custom-domain.{DOMAIN}."
+
+
+def ownership_entries(world: World, zone: str | None = None, domain: str = DOMAIN) -> set[tuple[str, str]]:
+    """(type, name) pairs the ownership TXT lists; every string within Route 53's 255-character limit."""
+    (txt,) = [r for r in world.rrsets(zone) if r["Name"] == f"_redcap-custom-domain.{domain}." and r["Type"] == "TXT"]
+    out = set()
+    for value in [v["Value"] for v in txt["ResourceRecords"]]:
+        strings = re.findall(r'"([^"]*)"', value)
+        assert strings
+        assert all(len(s) <= 255 for s in strings)
+        text = "".join(strings)
+        if not text.startswith("redcap-custom-domain/1 owner="):
+            kind, name, _digest = text.split(" ")
+            out.add((kind, name))
+    return out
+
+
 def zone_records(world: World, zone: str | None = None) -> set[Any]:
     out = set()
     for r in world.ours(zone):
+        if r["Name"].startswith("_redcap-custom-domain"):
+            continue  # checked by ownership_entries
         if "AliasTarget" in r:
             assert r["AliasTarget"]["HostedZoneId"] == APPRUNNER_ZONE
             dns = r["AliasTarget"]["DNSName"]
@@ -211,6 +232,7 @@ def test_create_with_zone_writes_exactly_the_api_records(world: World) -> None:
     assert data["DNSTarget"] == world.emu.dns_target(world.service_arn)
     assert data["Status"] == "pending_certificate_dns_validation"
     assert zone_records(world) == expected_zone_records(world, api, [DOMAIN], ["A"])
+    assert ownership_entries(world) == {(t, n.rstrip(".")) for n, t, _v in zone_records(world)}
     assert world.foreign_intact()
     assert len(json.dumps(resp).encode()) < 4096
     dom = world.emu.domain(world.service_arn, DOMAIN)
@@ -425,9 +447,39 @@ def test_delete_after_manual_removal_succeeds(world: World) -> None:
 
     assert resp["Status"] == "SUCCESS", resp["Reason"]
     assert "DisassociateCustomDomain" not in world.emu.calls
-    # The alias still held what we wrote, so it went; App Runner no longer tells
-    # us the validation records, so those are left (see README).
-    assert not [r for r in world.ours() if r["Type"] == "A"]
+    # App Runner no longer reports the validation records; the ownership record
+    # still lists them, so everything we wrote goes (a created zone can be deleted).
+    assert world.ours() == []
+    assert world.foreign_intact()
+
+
+def test_delete_after_service_deleted_removes_our_records(world: World) -> None:
+    created = world.create("create_www")
+    world.emu.remove_service(world.service_arn)
+
+    resp = world.delete(created["PhysicalResourceId"], world.event("create_www")["ResourceProperties"])
+
+    assert resp["Status"] == "SUCCESS", resp["Reason"]
+    assert world.ours() == []
+    assert world.foreign_intact()
+
+
+def test_delete_after_manual_removal_spares_changed_and_foreign_records(world: World) -> None:
+    created = world.create()
+    world.emu.force_remove_domain(world.service_arn, DOMAIN)
+    (cname, *_) = [r for r in world.ours() if r["Type"] == "CNAME"]
+    changed = {**cname, "ResourceRecords": [{"Value": "someone-else.example.net."}]}
+    world.route53.change_resource_record_sets(
+        HostedZoneId=world.zone, ChangeBatch={"Changes": [{"Action": "UPSERT", "ResourceRecordSet": changed}]}
+    )
+
+    resp = world.delete(created["PhysicalResourceId"], world.event("create")["ResourceProperties"])
+
+    assert resp["Status"] == "SUCCESS", resp["Reason"]
+    left = world.ours()
+    assert [(r["Name"], r["Type"], r["ResourceRecords"]) for r in left] == [
+        (cname["Name"], "CNAME", [{"Value": "someone-else.example.net."}])
+    ]
     assert world.foreign_intact()
 
 

@@ -226,3 +226,56 @@ def test_existing_association_is_adopted_whatever_app_runner_answers() -> None:
 
         assert created is False
         stub.assert_no_pending_responses()
+
+
+# --- ownership record -------------------------------------------------------------
+def test_ownership_record_round_trips_within_txt_limits() -> None:
+    long_domain = ".".join(["a" * 55] * 4) + ".org"  # 227 characters: an entry longer than one TXT string
+    records = [
+        cd.Record(name=f"_{'f' * 32}.{long_domain}", type="CNAME", value="_x.acm-validations.aws."),
+        cd.Record(name=long_domain, type="A", alias_dns="abc.eu-west-2.awsapprunner.com", alias_zone="Z3"),
+    ]
+    entries = [cd.Owned.of(r) for r in records]
+    rrset = cd.ownership_record(long_domain, "0123456789abcdef", entries)
+
+    assert rrset["Name"] == f"_redcap-custom-domain.{long_domain}"
+    for rr in rrset["ResourceRecords"]:
+        strings = rr["Value"][1:-1].split('" "')
+        assert all(len(s) <= 255 for s in strings)
+    assert any(len(rr["Value"]) > 255 for rr in rrset["ResourceRecords"])  # chunked, not truncated
+    texts = [cd._txt_text(rr["Value"]) for rr in rrset["ResourceRecords"]]
+    assert texts[0] == "redcap-custom-domain/1 owner=0123456789abcdef"
+    assert [t.split(" ") for t in texts[1:]] == [[e.type, e.name, e.digest] for e in entries]
+
+
+def test_fingerprint_matches_route53_listing_and_catches_changes() -> None:
+    ours = cd.Record(name="redcap.example.org", type="A", alias_dns="abc.awsapprunner.com", alias_zone="Z3")
+    listed = {
+        "Name": "redcap.example.org.",
+        "Type": "A",
+        "AliasTarget": {"HostedZoneId": "Z3", "DNSName": "abc.awsapprunner.com.", "EvaluateTargetHealth": False},
+    }
+    assert cd.fingerprint(listed) == cd.Owned.of(ours).digest
+    moved = {**listed, "AliasTarget": {**listed["AliasTarget"], "DNSName": "other.awsapprunner.com."}}
+    assert cd.fingerprint(moved) != cd.Owned.of(ours).digest
+    cname = cd.Record(name="_a.redcap.example.org", type="CNAME", value="_b.acm-validations.aws.")
+    listed_cname = {
+        "Name": "_a.redcap.example.org.",
+        "Type": "CNAME",
+        "TTL": 300,
+        "ResourceRecords": [{"Value": "_b.acm-validations.aws."}],
+    }
+    assert cd.fingerprint(listed_cname) == cd.Owned.of(cname).digest
+    assert cd.fingerprint({**listed_cname, "TTL": 60}) != cd.Owned.of(cname).digest
+
+
+def test_wildcard_ownership_name_has_no_inner_star() -> None:
+    assert cd.ownership_name("*.example.org") == "_redcap-custom-domain-wildcard.example.org"
+
+
+def test_domain_too_long_for_its_ownership_record_fails_before_any_call() -> None:
+    domain = ".".join(["a" * 60] * 4) + ".org"  # 248 characters: fits alone, not with the prefix
+    with pytest.raises(InputError) as err:
+        cd.parse_props(props(DomainName=domain))
+    assert err.value.field == "DomainName"
+    assert cd.parse_props(props(DomainName=domain, HostedZoneId=None)).domain_name == domain

@@ -16,6 +16,7 @@ CloudFormation always gets an answer.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
 import re
@@ -47,6 +48,12 @@ _RECORDS_READY = {"pending_certificate_dns_validation", "binding_certificate", "
 # Route 53 rejects a DELETE whose record is missing or holds other values with
 # InvalidChangeBatch; moto answers the mismatched case with InvalidInput.
 _NOT_OURS_CODES = {"InvalidChangeBatch", "InvalidInput"}
+# Ownership record: a TXT record next to the domain listing what this resource
+# wrote, so Delete finds its records in Route 53 itself, even after App Runner
+# forgot them (association removed by hand, service deleted).
+OWNER_PREFIX = "_redcap-custom-domain"
+OWNER_TAG = "redcap-custom-domain/1"
+TXT_STRING_MAX = 255  # Route 53: each TXT character-string holds at most 255 characters
 
 _SERVICE_ARN_RE = re.compile(
     r"^arn:aws[a-z-]*:apprunner:(?P<region>[a-z]{2}(?:-[a-z]+)+-\d):\d{12}:"
@@ -163,6 +170,8 @@ def parse_props(props: Mapping[str, Any]) -> Props:
         if not zmatch:
             raise InputError("HostedZoneId", "must be a Route 53 hosted zone id such as Z0123456789ABCDEFGHIJ")
         zone_id = zmatch["id"]
+        if len(ownership_name(domain)) > 253:
+            raise InputError("DomainName", f"is too long for its ownership record {OWNER_PREFIX}.<DomainName>")
         # Only a managed zone needs App Runner's alias zone: fail now, not after associating.
         apprunner_regions.hosted_zone_id(match["region"])
     return Props(service_arn=service_arn, domain_name=domain, enable_www=www, hosted_zone_id=zone_id)
@@ -425,16 +434,6 @@ def records_for(props: Props, assoc: Association, *, ipv4: bool = True, ipv6: bo
     return out
 
 
-def upsert_records(route53: Route53Client, zone_id: str, records: list[Record]) -> None:
-    changes: list[ChangeTypeDef] = [{"Action": "UPSERT", "ResourceRecordSet": r.record_set()} for r in records]
-    if changes:
-        # One batch: Route 53 applies it atomically, so DNS never holds half of it.
-        route53.change_resource_record_sets(
-            HostedZoneId=zone_id,
-            ChangeBatch={"Comment": "App Runner custom domain (Custom::AppRunnerCustomDomain)", "Changes": changes},
-        )
-
-
 def delete_owned_records(route53: Route53Client, zone_id: str, records: list[Record]) -> list[Record]:
     """Delete each record that still holds exactly what we wrote; returns the ones deleted.
 
@@ -471,6 +470,177 @@ def delete_owned_records(route53: Route53Client, zone_id: str, records: list[Rec
             )
             continue
         deleted.append(record)
+    return deleted
+
+
+# --- ownership record ---------------------------------------------------------
+def ownership_name(domain: str) -> str:
+    """Where the ownership record lives (a '*' is only valid as the leftmost label)."""
+    if domain.startswith("*."):
+        return f"{OWNER_PREFIX}-wildcard.{domain[2:]}"
+    return f"{OWNER_PREFIX}.{domain}"
+
+
+def owner_token(physical_id: str) -> str:
+    """Short, stable stand-in for the physical id: who wrote the ownership record."""
+    return hashlib.sha256(physical_id.encode()).hexdigest()[:16]
+
+
+def _dns_norm(name: str) -> str:
+    # Route 53 lists names fully qualified and escapes '*' as \052.
+    return _norm(name).replace("\\052", "*")
+
+
+def fingerprint(rrset: Mapping[str, Any]) -> str:
+    """Digest of everything a record set holds, as written or as Route 53 lists it."""
+    alias = rrset.get("AliasTarget")
+    if alias:
+        body = "alias|{}|{}|{}".format(
+            str(alias.get("HostedZoneId", "")).removeprefix("/hostedzone/"),
+            _dns_norm(str(alias.get("DNSName", ""))),
+            bool(alias.get("EvaluateTargetHealth", False)),
+        )
+    else:
+        values = sorted(_norm(str(r.get("Value", ""))) for r in rrset.get("ResourceRecords") or [])
+        body = f"{rrset.get('TTL')}|{','.join(values)}"
+    if rrset.get("SetIdentifier"):
+        body += f"|set={rrset['SetIdentifier']}"
+    text = f"{_dns_norm(str(rrset.get('Name', '')))}|{rrset.get('Type')}|{body}"
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Owned:
+    """One entry of the ownership record: a record set we wrote and its fingerprint."""
+
+    name: str
+    type: str
+    digest: str
+
+    @classmethod
+    def of(cls, record: Record) -> Owned:
+        return cls(name=_dns_norm(record.name), type=record.type, digest=fingerprint(record.record_set()))
+
+
+@dataclass(frozen=True)
+class Ownership:
+    rrset: Mapping[str, Any] | None  # the TXT record set as Route 53 lists it; None if absent
+    owner: str | None
+    entries: tuple[Owned, ...]
+
+
+def _txt_value(text: str) -> str:
+    # One value may hold several quoted strings of at most 255 characters each.
+    chunks = [text[i : i + TXT_STRING_MAX] for i in range(0, len(text), TXT_STRING_MAX)] or [""]
+    return " ".join(f'"{chunk}"' for chunk in chunks)
+
+
+def _txt_text(value: str) -> str:
+    return "".join(re.findall(r'"((?:[^"\\]|\\.)*)"', value))
+
+
+def ownership_record(domain: str, owner: str, entries: list[Owned]) -> ResourceRecordSetTypeDef:
+    values = [f"{OWNER_TAG} owner={owner}", *(f"{e.type} {e.name} {e.digest}" for e in entries)]
+    return {
+        "Name": ownership_name(domain),
+        "Type": "TXT",
+        "TTL": VALIDATION_TTL,
+        "ResourceRecords": [{"Value": _txt_value(v)} for v in values],
+    }
+
+
+def _read_rrset(route53: Route53Client, zone_id: str, name: str, rr_type: str) -> Mapping[str, Any] | None:
+    listing = route53.list_resource_record_sets(
+        HostedZoneId=zone_id, StartRecordName=name, StartRecordType=cast("RRTypeType", rr_type), MaxItems="1"
+    )
+    current = listing.get("ResourceRecordSets", [])
+    if current and _dns_norm(current[0]["Name"]) == _dns_norm(name) and current[0]["Type"] == rr_type:
+        return cast("Mapping[str, Any]", current[0])
+    return None
+
+
+def read_ownership(route53: Route53Client, zone_id: str, domain: str) -> Ownership:
+    rrset = _read_rrset(route53, zone_id, ownership_name(domain), "TXT")
+    if rrset is None:
+        return Ownership(rrset=None, owner=None, entries=())
+    owner: str | None = None
+    entries: list[Owned] = []
+    for rr in rrset.get("ResourceRecords") or []:
+        text = _txt_text(str(rr.get("Value", "")))
+        if text.startswith(f"{OWNER_TAG} owner="):
+            owner = text.removeprefix(f"{OWNER_TAG} owner=")
+            continue
+        parts = text.split(" ")
+        if len(parts) == 3:
+            entries.append(Owned(name=parts[1], type=parts[0], digest=parts[2]))
+    return Ownership(rrset=rrset, owner=owner, entries=tuple(entries))
+
+
+def write_owned(
+    route53: Route53Client, zone_id: str, domain: str, owner: str, records: list[Record], prior: Ownership
+) -> None:
+    """UPSERT ``records`` and the ownership record listing them, in one atomic batch.
+
+    Entries an earlier run of this same resource listed and this run does not
+    rewrite stay listed, so Delete still removes them.
+    """
+    entries = [Owned.of(r) for r in records]
+    if prior.owner == owner:
+        fresh = {(e.name, e.type) for e in entries}
+        entries += [e for e in prior.entries if (e.name, e.type) not in fresh]
+    changes: list[ChangeTypeDef] = [{"Action": "UPSERT", "ResourceRecordSet": r.record_set()} for r in records]
+    changes.append({"Action": "UPSERT", "ResourceRecordSet": ownership_record(domain, owner, entries)})
+    route53.change_resource_record_sets(
+        HostedZoneId=zone_id,
+        ChangeBatch={"Comment": "App Runner custom domain (Custom::AppRunnerCustomDomain)", "Changes": changes},
+    )
+
+
+def _delete_exact(route53: Route53Client, zone_id: str, rrset: Mapping[str, Any]) -> bool:
+    """DELETE ``rrset`` with exactly the values just read; False if Route 53 says it changed meanwhile."""
+    exact = cast("ResourceRecordSetTypeDef", {**rrset, "Name": _norm(str(rrset["Name"]))})
+    try:
+        route53.change_resource_record_sets(
+            HostedZoneId=zone_id, ChangeBatch={"Changes": [{"Action": "DELETE", "ResourceRecordSet": exact}]}
+        )
+    except ClientError as err:
+        if _code(err) not in _NOT_OURS_CODES:
+            raise
+        logger.info("Record changed before our DELETE; leaving it", extra={"record": exact["Name"]})
+        return False
+    return True
+
+
+def remove_owned(
+    route53: Route53Client,
+    zone_id: str,
+    domain: str,
+    owner: str,
+    fallback: Callable[[], list[Record]],
+) -> list[Owned]:
+    """Delete what the ownership record lists, each only while it holds what we wrote; the record itself last.
+
+    Without an ownership record (records written before it existed) the
+    records App Runner reports (``fallback``) are removed the old way.
+    """
+    ownership = read_ownership(route53, zone_id, domain)
+    if ownership.rrset is None:
+        return [Owned.of(r) for r in delete_owned_records(route53, zone_id, fallback())]
+    if ownership.owner != owner:
+        logger.info("Ownership record belongs to another resource; leaving its records", extra={"domain": domain})
+        return []
+    deleted: list[Owned] = []
+    for entry in ownership.entries:
+        current = _read_rrset(route53, zone_id, entry.name, entry.type)
+        if current is None or fingerprint(current) != entry.digest:
+            logger.info(
+                "Record absent or changed by someone else; leaving it", extra={"record": entry.name, "type": entry.type}
+            )
+            continue
+        if _delete_exact(route53, zone_id, current):
+            deleted.append(entry)
+    # Last: if anything above failed, the list is still there for the retry.
+    _delete_exact(route53, zone_id, ownership.rrset)
     return deleted
 
 
@@ -529,12 +699,19 @@ def create(
     created = ensure_associated(apprunner, props, budget, poll)
     written: list[Record] = []
     try:
-        # Asked while App Runner prepares the records, so it costs no time after they appear.
-        ipv6 = bool(props.hosted_zone_id) and is_dual_stack(apprunner, props.service_arn)
+        ipv6 = False
+        prior = Ownership(rrset=None, owner=None, entries=())
+        if props.hosted_zone_id:
+            # Asked while App Runner prepares the records, so neither costs time after they appear.
+            ipv6 = is_dual_stack(apprunner, props.service_arn)
+            prior = read_ownership(route53, props.hosted_zone_id, props.domain_name)
         assoc = wait_for_records(apprunner, props, budget, poll)
         if props.hosted_zone_id:
-            written = records_for(props, assoc, ipv6=ipv6)
-            upsert_records(route53, props.hosted_zone_id, written)
+            records = records_for(props, assoc, ipv6=ipv6)
+            write_owned(
+                route53, props.hosted_zone_id, props.domain_name, owner_token(props.physical_id), records, prior
+            )
+            written = records
         return Result(physical_id=props.physical_id, data=_data(props, assoc))
     except Exception:
         if created:
@@ -554,7 +731,9 @@ def _rollback(
 ) -> None:
     try:
         if written and props.hosted_zone_id:
-            delete_owned_records(route53, props.hosted_zone_id, written)
+            remove_owned(
+                route53, props.hosted_zone_id, props.domain_name, owner_token(props.physical_id), lambda: written
+            )
         _retry_busy(
             lambda: apprunner.disassociate_custom_domain(ServiceArn=props.service_arn, DomainName=props.domain_name),
             budget,
@@ -568,20 +747,34 @@ def _rollback(
 def remove(apprunner: AppRunnerClient, route53: Route53Client, props: Props, budget: Budget, poll: PollPolicy) -> None:
     """Remove the records we wrote (while they hold what we wrote), disassociate, wait until gone."""
     try:
-        assoc = describe(apprunner, props.service_arn, props.domain_name)
+        found: Association | None = describe(apprunner, props.service_arn, props.domain_name)
     except ClientError as err:
-        if _code(err) == "ResourceNotFoundException":
-            logger.info("App Runner service is gone; so is its custom domain")
-            return
-        raise
-    if assoc.domain is not None and bool(assoc.domain.get("EnableWWWSubdomain")) != props.enable_www:
+        if _code(err) != "ResourceNotFoundException":
+            raise
+        found = None  # the service is gone, and so is its custom domain; our records may not be
+    if (
+        found is not None
+        and found.domain is not None
+        and bool(found.domain.get("EnableWWWSubdomain")) != props.enable_www
+    ):
         # Another resource (a replacement that changed EnableWWWSubdomain) owns it now.
         logger.info("Association belongs to a different EnableWWWSubdomain setting; not ours to remove")
         return
     if props.hosted_zone_id:
-        # A and AAAA both: the service may have left dual-stack since we wrote them,
-        # and a record we never wrote simply does not match.
-        delete_owned_records(route53, props.hosted_zone_id, records_for(props, assoc, ipv6=True))
+        # The ownership record says what we wrote, with or without App Runner. Its
+        # fallback (records written before it existed) asks for A and AAAA both: the
+        # service may have left dual-stack since, and a record we never wrote does not match.
+        remove_owned(
+            route53,
+            props.hosted_zone_id,
+            props.domain_name,
+            owner_token(props.physical_id),
+            lambda: records_for(props, found, ipv6=True) if found is not None else [],
+        )
+    if found is None:
+        logger.info("App Runner service is gone; so is its custom domain")
+        return
+    assoc = found
     if assoc.domain is None:
         logger.info("Custom domain already disassociated")
         return
@@ -618,8 +811,14 @@ def update(
         result = create(apprunner, route53, new, budget, poll)
         if old.hosted_zone_id and old.hosted_zone_id != new.hosted_zone_id:
             # Only the zone moved: take our records out of the old zone.
-            assoc = describe(apprunner, old.service_arn, old.domain_name)
-            delete_owned_records(route53, old.hosted_zone_id, records_for(old, assoc, ipv6=True))
+            old_zone = old.hosted_zone_id
+            remove_owned(
+                route53,
+                old_zone,
+                old.domain_name,
+                owner_token(old_physical_id),
+                lambda: records_for(old, describe(apprunner, old.service_arn, old.domain_name), ipv6=True),
+            )
         return result
     if new.domain_name == old.domain_name:
         # Replacement of the same domain (other service or www setting): App Runner

@@ -21,6 +21,8 @@ botocore parses (``{"__type": ..., "Message": ...}``), so clients see real
 - at most five custom domains per service;
 - ``DisassociateCustomDomain`` -> ``deleting`` -> gone after ``delete_after`` describes;
 - ``DescribeService`` returns ``NetworkConfiguration.IpAddressType``;
+- ``StartDeployment`` answers an ``OperationId`` and appends the service ARN to
+  ``deployments`` (the SES key rotation redeploys the service), so tests can assert it;
 - injected faults: access denied per operation, a busy service
   (``InvalidStateException``) for the next N calls, ``create_failed``, a CAA
   problem, ``delete_failed``. The real ``CustomDomain`` has no reason field, so
@@ -31,7 +33,7 @@ botocore parses (``{"__type": ..., "Message": ...}``), so clients see real
 Control endpoints for an out-of-process server (JSON bodies):
 ``POST /_emulator/services`` ``{"Name", "IpAddressType"}`` -> ``{"ServiceArn"}``;
 ``POST /_emulator/faults`` with any of the :class:`Faults` fields;
-``GET /_emulator/state``.
+``GET /_emulator/state``; ``GET /_emulator/deployments`` -> ``{"Deployments": [ARN, ...]}``.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ import json
 import re
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -151,6 +154,7 @@ class AppRunnerEmulator:
         self.faults = Faults()
         self.services: dict[str, ServiceState] = {}
         self.calls: list[str] = []
+        self.deployments: list[str] = []  # service ARNs, one per StartDeployment
         self.removed: set[str] = set()
         self.lock = threading.RLock()
         self._nonce = 0
@@ -164,6 +168,7 @@ class AppRunnerEmulator:
             self.services.clear()
             self.removed.clear()
             self.calls.clear()
+            self.deployments.clear()
             self._nonce = 0
 
     # --- set-up helpers ---------------------------------------------------
@@ -377,6 +382,11 @@ class AppRunnerEmulator:
             }
         }
 
+    def _op_StartDeployment(self, body: dict[str, Any]) -> dict[str, Any]:
+        svc = self._existing_service(body.get("ServiceArn"))
+        self.deployments.append(svc.arn)
+        return {"OperationId": uuid.uuid4().hex}
+
     # --- HTTP -------------------------------------------------------------
     def _control(self, method: str, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         with self.lock:
@@ -392,6 +402,8 @@ class AppRunnerEmulator:
                 return 200, {}
             if method == "GET" and path == "/_emulator/state":
                 return 200, {arn: {n: d.to_api() for n, d in svc.domains.items()} for arn, svc in self.services.items()}
+            if method == "GET" and path == "/_emulator/deployments":
+                return 200, {"Deployments": list(self.deployments)}
         return 404, {"Message": f"no such control endpoint {method} {path}"}
 
     def make_server(self, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:
