@@ -250,7 +250,7 @@ def test_ownership_record_round_trips_within_txt_limits() -> None:
 
 def test_fingerprint_matches_route53_listing_and_catches_changes() -> None:
     ours = cd.Record(name="redcap.example.org", type="A", alias_dns="abc.awsapprunner.com", alias_zone="Z3")
-    listed = {
+    listed: dict[str, Any] = {
         "Name": "redcap.example.org.",
         "Type": "A",
         "AliasTarget": {"HostedZoneId": "Z3", "DNSName": "abc.awsapprunner.com.", "EvaluateTargetHealth": False},
@@ -259,7 +259,7 @@ def test_fingerprint_matches_route53_listing_and_catches_changes() -> None:
     moved = {**listed, "AliasTarget": {**listed["AliasTarget"], "DNSName": "other.awsapprunner.com."}}
     assert cd.fingerprint(moved) != cd.Owned.of(ours).digest
     cname = cd.Record(name="_a.redcap.example.org", type="CNAME", value="_b.acm-validations.aws.")
-    listed_cname = {
+    listed_cname: dict[str, Any] = {
         "Name": "_a.redcap.example.org.",
         "Type": "CNAME",
         "TTL": 300,
