@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from types import ModuleType
@@ -39,16 +40,35 @@ class Setup:
     wafv2: Any
     ref: waf.PatternSetRef
     secret_arn: str
+    records: list[logging.LogRecord]
 
     def invoke(self) -> dict[str, Any]:
         result: dict[str, Any] = self.handler.handler(load_event("cron_caller", "scheduled.json"), LambdaContext())
         return result
 
     def rotate_to(self, value: str) -> None:
-        """What the rotation function does, in the order it does it."""
-        waf.accept_only(self.wafv2, self.ref, [FIRST, value])
-        self.sm.put_secret_value(SecretId=self.secret_arn, SecretString=value)  # moves AWSCURRENT
-        waf.accept_only(self.wafv2, self.ref, [value])
+        """What the rotation function does, in the order and with the calls it uses.
+
+        The new value is staged as AWSPENDING and AWSCURRENT is then *moved* with
+        UpdateSecretVersionStage, as a rotation does (not a plain PutSecretValue).
+        moto keeps answering the old version to a GetSecretValue without a
+        VersionStage after such a move (AWS answers AWSCURRENT), so this test
+        fails if the caller ever stops asking for AWSCURRENT by name.
+        """
+        token = str(uuid.uuid4())
+        (old_version,) = (
+            version
+            for version, stages in self.sm.describe_secret(SecretId=self.secret_arn)["VersionIdsToStages"].items()
+            if "AWSCURRENT" in stages
+        )
+        self.sm.put_secret_value(  # createSecret
+            SecretId=self.secret_arn, ClientRequestToken=token, SecretString=value, VersionStages=["AWSPENDING"]
+        )
+        waf.accept_only(self.wafv2, self.ref, [FIRST, value])  # setSecret: widen
+        self.sm.update_secret_version_stage(  # finishSecret
+            SecretId=self.secret_arn, VersionStage="AWSCURRENT", MoveToVersionId=token, RemoveFromVersionId=old_version
+        )
+        waf.accept_only(self.wafv2, self.ref, [value])  # then narrow
 
 
 @pytest.fixture
@@ -64,11 +84,11 @@ def setup(
     caplog.set_level(logging.DEBUG, logger="urllib3")
     # Every log record of every logger, before any handler or formatter sees it (Powertools'
     # loggers do not propagate to caplog and keep the stdout they found at import).
-    records: list[str] = []
+    records: list[logging.LogRecord] = []
     call_handlers = logging.Logger.callHandlers
 
     def spy(self: logging.Logger, record: logging.LogRecord) -> None:
-        records.append(record.getMessage() + repr(record.__dict__))
+        records.append(record)
         call_handlers(self, record)
 
     monkeypatch.setattr(logging.Logger, "callHandlers", spy)
@@ -88,13 +108,14 @@ def setup(
             monkeypatch.setenv("CRON_HEADER_NAME", HEADER)
             monkeypatch.setenv("CRON_TIMEOUT_SECONDS", "5")
             handler = load_handler("cron_caller")
-            state = Setup(handler, redcap, sm, wafv2, ref, arn)
+            state = Setup(handler, redcap, sm, wafv2, ref, arn, records)
             yield state
     # Every scenario, success or failure: the secret is in no output at all.
     out, err = capfd.readouterr()
-    everything = out + err + caplog.text + repr([r.__dict__ for r in caplog.records]) + "".join(records)
+    seen = "".join(r.getMessage() + repr(r.__dict__) for r in records)
+    everything = out + err + caplog.text + repr([r.__dict__ for r in caplog.records]) + seen
     if state.redcap.requests:
-        assert "cron.php" in "".join(records)  # the capture did see the run's log records
+        assert "cron.php" in seen  # the capture did see the run's log records
     for value in SECRETS:
         assert value not in everything
 
@@ -152,6 +173,11 @@ def test_server_error_fails_without_retry(setup: Setup) -> None:
 
     no_secret_in(info.value)
     assert [r.status for r in setup.redcap.requests] == [500]
+    # logged before raising, with the status and the latency
+    (failed,) = [r for r in setup.records if r.getMessage() == "cron.php failed"]
+    assert failed.levelno == logging.ERROR
+    assert failed.__dict__["status"] == 500
+    assert isinstance(failed.__dict__["latency_ms"], int)
 
 
 def test_redirect_is_a_failure_and_not_followed(setup: Setup) -> None:
@@ -190,6 +216,9 @@ def test_refused_connection_fails(setup: Setup, monkeypatch: pytest.MonkeyPatch)
     with pytest.raises(cron.CronFailed, match="unreachable: NewConnectionError") as info:
         setup.invoke()
     no_secret_in(info.value)
+    (failed,) = [r for r in setup.records if r.getMessage() == "cron.php unreachable"]
+    assert failed.__dict__["error"] == "NewConnectionError"
+    assert isinstance(failed.__dict__["latency_ms"], int)
 
 
 def test_rotated_secret_is_picked_up_after_one_403(setup: Setup) -> None:

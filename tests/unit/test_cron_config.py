@@ -83,9 +83,51 @@ def test_header_names_refused(name):
 class FakeSecrets:
     def __init__(self, value: object) -> None:
         self.value = value
+        self.calls: list[dict[str, object]] = []
 
-    def get(self, name: str, *, max_age: int, force_fetch: bool) -> object:
+    def get(self, name: str, *, max_age: int, force_fetch: bool, VersionStage: str) -> object:
+        self.calls.append({"name": name, "max_age": max_age, "force_fetch": force_fetch, "VersionStage": VersionStage})
         return self.value
+
+
+class FakeResponse:
+    def __init__(self, status: int) -> None:
+        self.status = status
+
+
+class FakeHttp:
+    """Answers a fixed sequence of statuses and records the header value sent."""
+
+    def __init__(self, *statuses: int) -> None:
+        self.statuses = list(statuses)
+        self.sent: list[str] = []
+
+    def request(self, method: str, url: str, *, headers: dict[str, str], **kwargs: object) -> FakeResponse:
+        self.sent.append(headers[ENV["CRON_HEADER_NAME"]])
+        return FakeResponse(self.statuses.pop(0))
+
+
+VALUE = "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6"
+
+
+def test_secret_is_read_cached_as_awscurrent_and_forced_only_after_a_403():
+    config = cron.CronConfig.from_env(ENV)
+    secrets = FakeSecrets(VALUE)
+
+    result = cron.call_cron(config, secrets, FakeHttp(403, 200))  # type: ignore[arg-type]
+
+    assert (result.outcome, result.attempts) == (cron.Outcome.SUCCESS, 2)
+    arn = ENV["CRON_SECRET_ARN"]
+    expected = {"name": arn, "max_age": cron.SECRET_MAX_AGE_SECONDS, "VersionStage": "AWSCURRENT"}
+    assert secrets.calls == [{**expected, "force_fetch": False}, {**expected, "force_fetch": True}]
+
+
+def test_no_fresh_fetch_without_a_403():
+    secrets = FakeSecrets(VALUE)
+    cron.call_cron(cron.CronConfig.from_env(ENV), secrets, FakeHttp(200))  # type: ignore[arg-type]
+    with pytest.raises(cron.CronFailed, match="HTTP 500"):
+        cron.call_cron(cron.CronConfig.from_env(ENV), secrets, FakeHttp(500))  # type: ignore[arg-type]
+    assert [c["force_fetch"] for c in secrets.calls] == [False, False]
 
 
 @pytest.mark.parametrize(

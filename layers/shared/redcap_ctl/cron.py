@@ -53,6 +53,7 @@ CONNECT_TIMEOUT_SECONDS = 5.0
 SECRET_MAX_AGE_SECONDS = 300
 # Left over for logging and flushing metrics when the Lambda budget is short.
 SAFETY_MARGIN_SECONDS = 3.0
+AWSCURRENT = "AWSCURRENT"
 
 _HEADER_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$")
 # A value that could split the header or smuggle another one is refused.
@@ -71,7 +72,7 @@ class CronFailed(ControlPlaneError):
 class SecretSource(Protocol):
     """What the caller needs from Powertools' ``SecretsProvider``."""
 
-    def get(self, name: str, *, max_age: int, force_fetch: bool) -> object: ...
+    def get(self, name: str, *, max_age: int, force_fetch: bool, VersionStage: str) -> object: ...
 
 
 @dataclass(frozen=True)
@@ -191,7 +192,11 @@ def call_cron(
 
 
 def _fetch_secret(secrets: SecretSource, arn: str, *, force: bool) -> str:
-    value = secrets.get(arn, max_age=SECRET_MAX_AGE_SECONDS, force_fetch=force)
+    # AWSCURRENT is GetSecretValue's default, asked for by name anyway: the value
+    # WAF accepts after a rotation is the one the rotation moved AWSCURRENT to, and
+    # an emulator (moto) that answers a stage-less request differently must not
+    # hide a caller that would read the wrong version.
+    value = secrets.get(arn, max_age=SECRET_MAX_AGE_SECONDS, force_fetch=force, VersionStage=AWSCURRENT)
     if not isinstance(value, str) or not _HEADER_VALUE_RE.match(value):
         # Say what is wrong with it, never what it is.
         raise CronFailed("the cron secret is not a usable header value (16-4096 printable ASCII characters)")
