@@ -23,6 +23,8 @@ HEADER = "x-redcap-cron-secret"
 CURRENT = "Curr3ntCronValue0123456789abcdefABCDEF01234567"
 PENDING = "Pend1ng-Cron_Value0123456789abcdefABCDEF012345"  # token_urlsafe alphabet, as rotation makes
 WRONG = "Wr0ngCronValue0123456789abcdefABCDEF0123456789"
+# token_urlsafe can start with '-' or '_'; pattern_for escapes every '-' (as backslash-dash).
+EDGY = "-_Rot4ted-Value_with-dashes_and_underscores-0"
 
 ALLOWED_NET_IP = "203.0.113.5"  # inside AllowedCidrs
 ADMIN_IP = "203.0.113.8"  # AdminCidrs in the "allowlists" profile (inside AllowedCidrs)
@@ -42,6 +44,7 @@ STATES: dict[str, list[str] | None] = {
     "created": None,
     "rotating": [pattern_for(CURRENT), pattern_for(PENDING)],
     "rotated": [pattern_for(PENDING)],
+    "rotated-edgy": [pattern_for(EDGY)],
 }
 
 
@@ -111,6 +114,39 @@ CASES = [
     Case("cron + current value mid-rotation", req("/cron.php", CURRENT), ALLOW, CRON_OK, state="rotating"),
     Case("cron + old value after rotation", req("/cron.php", CURRENT), BLOCK, CRON_BLOCK, state="rotated"),
     Case("cron + new value after rotation", req("/cron.php", PENDING), ALLOW, CRON_OK, state="rotated"),
+    # a rotated value with '-' and '_' (first characters too), held as its escaped pattern
+    Case("cron + rotated value with - and _", req("/cron.php", EDGY), ALLOW, CRON_OK, state="rotated-edgy"),
+    Case(
+        "versioned cron + rotated value from outside",
+        out("/redcap_v14.0.0/cron.php", EDGY),
+        ALLOW,
+        CRON_OK,
+        profile="allowlists",
+        state="rotated-edgy",
+    ),
+    Case(
+        "cron + rotated value, - swapped",
+        req("/cron.php", EDGY.replace("-", "x")),
+        BLOCK,
+        CRON_BLOCK,
+        state="rotated-edgy",
+    ),
+    Case(
+        "cron + rotated value, _ swapped",
+        req("/cron.php", EDGY.replace("_", "x")),
+        BLOCK,
+        CRON_BLOCK,
+        state="rotated-edgy",
+    ),
+    Case(
+        "cron + the escaped pattern text as value",
+        req("/cron.php", EDGY.replace("-", "\\-")),
+        BLOCK,
+        CRON_BLOCK,
+        state="rotated-edgy",
+    ),
+    Case("cron + pre-rotation value", req("/cron.php", CURRENT), BLOCK, CRON_BLOCK, state="rotated-edgy"),
+    Case("rotated value on install.php", req("/install.php", EDGY), BLOCK, ADMIN_BLOCK, state="rotated-edgy"),
     # the caller has no fixed address: an accepted header passes both allowlists and the rate limit
     Case("cron + value from outside allowlists", out("/cron.php", CURRENT), ALLOW, CRON_OK, profile="allowlists"),
     Case("cron + value, surveys restricted", out("/cron.php", CURRENT), ALLOW, CRON_OK, profile="restricted"),
@@ -316,6 +352,15 @@ def test_header_changes_nothing_outside_cron(profile: str, path: str) -> None:
         without = ev.evaluate(req(path, ip=ip, country=country))
         for value in (CURRENT, WRONG):
             assert ev.evaluate(req(path, value, ip=ip, country=country)) == without
+
+
+def test_rotated_states_hold_escaped_patterns() -> None:
+    """The table evaluates what rotation writes: the escaped form, not the raw value."""
+    for state in ("rotating", "rotated", "rotated-edgy"):
+        patterns = STATES[state]
+        assert patterns is not None
+        assert any("\\-" in p for p in patterns), state
+    assert STATES["rotated-edgy"] == ["^\\-_Rot4ted\\-Value_with\\-dashes_and_underscores\\-0$"]
 
 
 def test_pattern_set_as_created_accepts_exactly_the_secret() -> None:

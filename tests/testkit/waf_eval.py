@@ -25,6 +25,16 @@ request is run through them:
   are then applied as WAF does. Rate-based rules match when the request's
   address is in ``Request.rate_limited``-style state given to the evaluator.
 
+Regular expressions (``RegexString`` and pattern-set entries) are PCRE in WAF.
+Each one is first checked to stay inside the subset where PCRE and Python's
+``re`` (run with ``re.ASCII``, as PCRE without UCP) mean the same thing: a
+backslash before a non-alphanumeric character is that character literally in
+both (which is all ``redcap_ctl.waf.pattern_for`` produces: backslash-dash for
+the ``-`` of a ``secrets.token_urlsafe`` value), backslash d/w/s/b and their
+negations agree, and ``$`` matches at the end or before a final newline in
+both. Anything else (``(?...)`` groups, other letter escapes, backreferences,
+possessive quantifiers, which WAF also refuses) raises instead of being guessed at.
+
 Values WAF keeps outside the template are supplied by the test: the secrets
 that ``{{resolve:secretsmanager:...}}`` references stand for, and the current
 content of a regex pattern set after a rotation changed it.
@@ -155,6 +165,45 @@ def transform(value: str, transformations: Sequence[Mapping[str, Any]]) -> str:
     return value
 
 
+# --- regular expressions -------------------------------------------------------
+_SAFE_LETTER_ESCAPES = frozenset("dDsSwWbB")
+
+
+def check_pcre_subset(pattern: str) -> None:
+    """Raise unless ``pattern`` means the same in WAF's PCRE and in Python's ``re``."""
+    i, n = 0, len(pattern)
+    in_class = False
+    while i < n:
+        ch = pattern[i]
+        if ch == "\\":
+            if i + 1 >= n:
+                raise ValueError(f"pattern ends with a lone backslash: {pattern!r}")
+            nxt = pattern[i + 1]
+            if nxt.isascii() and nxt.isalnum() and nxt not in _SAFE_LETTER_ESCAPES:
+                raise NotImplementedError(f"escape \\{nxt} is not modelled (PCRE and Python may differ)")
+            i += 2
+            continue
+        if in_class:
+            in_class = ch != "]"
+        elif ch == "[":
+            in_class = True
+            if pattern[i + 1 : i + 2] == "]" or pattern[i + 1 : i + 3] == "^]":
+                raise NotImplementedError("a ] first in a class is not modelled")
+        elif ch == "(" and pattern[i + 1 : i + 2] == "?" and pattern[i + 2 : i + 3] != ":":
+            raise NotImplementedError(f"group syntax (?{pattern[i + 2 : i + 3]} is not modelled")
+        elif ch in "*+?}" and pattern[i + 1 : i + 2] == "+":
+            raise NotImplementedError("possessive quantifiers are refused by WAF")
+        i += 1
+    if in_class:
+        raise ValueError(f"unterminated character class: {pattern!r}")
+
+
+def regex_search(pattern: str, value: str) -> bool:
+    """True if ``pattern`` matches somewhere in ``value``, as WAF's PCRE would decide."""
+    check_pcre_subset(pattern)
+    return re.search(pattern, value, re.ASCII) is not None
+
+
 # --- the evaluator ------------------------------------------------------------
 class WebAclEvaluator:
     def __init__(
@@ -269,12 +318,12 @@ class WebAclEvaluator:
             return _positional(value, needle, str(spec["PositionalConstraint"]))
         if kind == "RegexMatchStatement":
             value = self._inspect(spec, request)
-            return value is not None and re.search(self._string(spec["RegexString"]), value) is not None
+            return value is not None and regex_search(self._string(spec["RegexString"]), value)
         if kind == "RegexPatternSetReferenceStatement":
             value = self._inspect(spec, request)
             if value is None:
                 return False
-            return any(re.search(p, value) for p in self._patterns(self._ref_target(spec["Arn"])))
+            return any(regex_search(p, value) for p in self._patterns(self._ref_target(spec["Arn"])))
         if kind == "IPSetReferenceStatement":
             props = self._props(self._ref_target(spec["Arn"]))
             address = ipaddress.ip_address(request.ip)

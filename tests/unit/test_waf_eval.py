@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from testkit.waf_eval import Request, WebAclEvaluator
+from testkit.waf_eval import Request, WebAclEvaluator, check_pcre_subset, regex_search
 
 NONE = [{"Priority": 0, "Type": "NONE"}]
 
@@ -131,3 +131,51 @@ def test_managed_group_overrides():
 def test_unmodelled_statement_raises():
     with pytest.raises(NotImplementedError):
         evaluate(acl(rule("r", 0, {"SizeConstraintStatement": {}})), Request("/"))
+
+
+# --- regular expressions: only where PCRE (WAF) and Python agree ------------------------
+@pytest.mark.parametrize(
+    ("pattern", "value", "matches"),
+    [
+        ("^Ab\\-c_9$", "Ab-c_9", True),  # pattern_for's escaped '-' is a literal '-' in PCRE
+        ("^Ab\\-c_9$", "Abxc_9", False),
+        ("^\\-_x$", "-_x", True),  # a token_urlsafe value may start with '-' or '_'
+        ("^a$", "a\n", True),  # PCRE's $ also matches before a final newline, like Python's
+        ("^(/\\.\\.)*/(temp|edocs)(/|$)", "/../temp/x", True),
+        ("^(/\\.\\.)*/(temp|edocs)(/|$)", "/temporary", False),
+        ("^\\w+$", "caf\u00e9", False),  # \w is ASCII in PCRE without UCP
+    ],
+)
+def test_regex_search_follows_pcre(pattern: str, value: str, matches: bool) -> None:
+    assert regex_search(pattern, value) is matches
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    ["^a\\Z", "^(a)\\1$", "(?P<x>a)", "(?i)a", "(?<=a)b", "(?>a)", "a*+", "a++", "\\Aa", "[]a]"],
+)
+def test_regex_outside_the_modelled_subset_is_refused(pattern: str) -> None:
+    with pytest.raises(NotImplementedError):
+        check_pcre_subset(pattern)
+
+
+def test_pattern_set_entries_go_through_the_pcre_check() -> None:
+    web_acl = acl(
+        rule(
+            "r",
+            0,
+            {
+                "RegexPatternSetReferenceStatement": {
+                    "Arn": {"Fn::GetAtt": ["Set", "Arn"]},
+                    "FieldToMatch": {"SingleHeader": {"Name": "x-h"}},
+                    "TextTransformations": NONE,
+                }
+            },
+        )
+    )
+    ok = {"Set": {"Properties": {"RegularExpressionList": ["^v\\-1$"]}}}
+    assert evaluate(web_acl, Request("/", headers={"x-h": "v-1"}), **ok) == ("BLOCK", "r")
+    assert evaluate(web_acl, Request("/", headers={"x-h": "v\\-1"}), **ok) == ("ALLOW", None)
+    bad = {"Set": {"Properties": {"RegularExpressionList": ["^v\\Z"]}}}
+    with pytest.raises(NotImplementedError):
+        evaluate(web_acl, Request("/", headers={"x-h": "v"}), **bad)

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import secrets
+
 import boto3
 import pytest
 from moto import mock_aws
 
 from redcap_ctl import waf
 from redcap_ctl.errors import ControlPlaneError, InputError
+from testkit.waf_eval import check_pcre_subset, regex_search
 
 
 def test_pattern_matches_only_its_value():
@@ -38,3 +41,17 @@ def test_accept_only_replaces_and_refuses_empty():
     assert not waf.accepted(client, ref, "old")
     with pytest.raises(ControlPlaneError):
         waf.accept_only(client, ref, [])
+
+
+def test_rotated_values_make_patterns_waf_accepts_and_evaluates_literally():
+    # What rotation writes: token_urlsafe values (43 characters of [A-Za-z0-9_-]), escaped.
+    values = [secrets.token_urlsafe(32) for _ in range(200)] + ["-" * 43, "_" * 43, "-_" * 21 + "-"]
+    for value in values:
+        pattern = waf.pattern_for(value)
+        assert len(pattern) <= 200  # WAF's RegexString limit
+        check_pcre_subset(pattern)  # only backslash + non-alphanumeric: a literal in PCRE
+        assert regex_search(pattern, value)
+        assert not regex_search(pattern, value[:-1])
+        assert not regex_search(pattern, value + "A")
+        if "-" in value:  # the escape is not part of the value
+            assert not regex_search(pattern, value.replace("-", "\\-", 1))
