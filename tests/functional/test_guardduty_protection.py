@@ -723,7 +723,21 @@ def test_every_bad_input_fails_naming_the_property_before_any_call(world: World,
         assert response["Status"] == "FAILED", props
         assert response["Reason"].startswith(f"{field}: "), (props, response["Reason"])
         assert world.sent == [], props
+        if case == "update":
+            # A failed update keeps the id, so CloudFormation rolls back with an Update, never a Delete.
+            assert response["PhysicalResourceId"] == "guardduty:d:redcap", props
     assert world.state() == {"S3_DATA_EVENTS": "DISABLED"}
+
+
+def test_more_than_one_detector_fails_instead_of_guessing(world: World) -> None:
+    # AWS allows one detector per account and Region; should it ever answer two, pick none.
+    stub = Stubber(world.gd)
+    stub.add_response("list_detectors", {"DetectorIds": ["d1", "d2"]})
+    with stub:
+        response = world.create()
+    assert response["Status"] == "FAILED"
+    assert "found 2 GuardDuty detectors" in response["Reason"]
+    assert world.writes() == []
 
 
 def test_access_denied_fails_with_the_apis_reason(world: World) -> None:

@@ -192,7 +192,7 @@ def test_malware_role_is_the_documented_policy_scoped_to_this_bucket_and_key() -
     kms = by_sid["AllowDecryptForMalwareScan"]
     assert set(kms["Action"]) == {"kms:GenerateDataKey", "kms:Decrypt"}
     assert kms["Resource"] == {"Fn::GetAtt": ["KmsKey", "Arn"]}
-    assert kms["Condition"] == {"StringLike": {"kms:ViaService": "s3.*.amazonaws.com"}}
+    assert kms["Condition"] == {"StringEquals": {"kms:ViaService": {"Fn::Sub": "s3.${AWS::Region}.amazonaws.com"}}}
     for stmt in by_sid.values():
         for resource in _as_list(stmt["Resource"]):
             assert resource != "*", stmt["Sid"]
