@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import re
+import ssl
 import time
+import types
 from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
@@ -652,3 +654,28 @@ def test_import_time_failure_answers_failed(world: World, monkeypatch: pytest.Mo
 
     assert resp["Status"] == "FAILED"
     assert "CUSTOM_DOMAIN_POLL_INITIAL_SECONDS" in resp["Reason"]
+
+
+def test_responses_reuse_one_tls_context_built_before_the_records_appear(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built: list[int] = []
+
+    def create_default_context(purpose: Any = None) -> Any:
+        # Describes so far: the context must exist before the describe that returns the records.
+        dom = world.emu.domain(world.service_arn, DOMAIN)
+        built.append(dom.describes if dom is not None else -1)
+        return ssl.create_default_context()
+
+    monkeypatch.setattr(world.app, "_tls", None)
+    monkeypatch.setattr(
+        world.app, "ssl", types.SimpleNamespace(Purpose=ssl.Purpose, create_default_context=create_default_context)
+    )
+
+    created = world.create()
+    deleted = world.delete(created["PhysicalResourceId"], world.event("create")["ResourceProperties"])
+
+    assert created["Status"] == "SUCCESS", created["Reason"]
+    assert deleted["Status"] == "SUCCESS", deleted["Reason"]
+    assert len(built) == 1  # one context for both responses
+    assert built[0] < RECORDS_AFTER  # built while App Runner was still preparing the records

@@ -694,11 +694,24 @@ def _data(props: Props, assoc: Association) -> dict[str, str]:
 
 @_answerable
 def create(
-    apprunner: AppRunnerClient, route53: Route53Client, props: Props, budget: Budget, poll: PollPolicy
+    apprunner: AppRunnerClient,
+    route53: Route53Client,
+    props: Props,
+    budget: Budget,
+    poll: PollPolicy,
+    prepare: Callable[[], object] | None = None,
 ) -> Result:
+    """Associate, wait for the records, write them; ``prepare`` runs while App Runner prepares them.
+
+    Everything between the association and the records' appearance is free (the
+    handler would only sleep), so work needed afterwards (the DualStack check, the
+    ownership read, the caller's ``prepare``) happens there, not after.
+    """
     created = ensure_associated(apprunner, props, budget, poll)
     written: list[Record] = []
     try:
+        if prepare is not None:
+            prepare()
         ipv6 = False
         prior = Ownership(rrset=None, owner=None, entries=())
         if props.hosted_zone_id:
@@ -804,11 +817,12 @@ def update(
     old_physical_id: str,
     budget: Budget,
     poll: PollPolicy,
+    prepare: Callable[[], object] | None = None,
 ) -> Result:
     if old is None or parse_physical_id(old_physical_id) is None:
-        return create(apprunner, route53, new, budget, poll)
+        return create(apprunner, route53, new, budget, poll, prepare)
     if new.physical_id == old_physical_id:
-        result = create(apprunner, route53, new, budget, poll)
+        result = create(apprunner, route53, new, budget, poll, prepare)
         if old.hosted_zone_id and old.hosted_zone_id != new.hosted_zone_id:
             # Only the zone moved: take our records out of the old zone.
             old_zone = old.hosted_zone_id
@@ -825,7 +839,7 @@ def update(
         # holds one association per domain, so the old one must go first. The
         # cleanup Delete that CloudFormation sends later then finds nothing of its own.
         remove(apprunner, route53, old, budget, poll)
-    return create(apprunner, route53, new, budget, poll)
+    return create(apprunner, route53, new, budget, poll, prepare)
 
 
 @_answerable

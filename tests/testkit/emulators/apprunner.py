@@ -90,9 +90,31 @@ class DomainState:
     status: str = "creating"
     describes: int = 0
     created_at: float = field(default_factory=time.monotonic)
-    published_at: float | None = None
+    published_at: float | None = None  # the describe that first returned the records
+    describe_times: list[float] = field(default_factory=list)  # describes while creating, for the bench
     records: list[dict[str, str]] = field(default_factory=list)
     delete_describes: int = 0
+    records_after: int = 1
+    publish_delay: float = 0.0
+
+    @property
+    def available_at(self) -> float | None:
+        """When the records became available: the moment both of the emulator's conditions held.
+
+        A describe at or after this moment returns them; ``published_at`` is when one did.
+        """
+        if self.published_at is None:
+            return None
+        n = self.records_after
+        counted = self.describe_times[n - 1] if 1 <= n <= len(self.describe_times) else self.created_at
+        return max(counted, self.created_at + self.publish_delay)
+
+    @property
+    def interval_at_publication(self) -> float | None:
+        """The gap between the describe before ``available_at`` and the one that saw the records."""
+        if self.published_at is None or len(self.describe_times) < 2:
+            return None
+        return self.published_at - self.describe_times[-2]
 
     def to_api(self) -> dict[str, Any]:
         return {
@@ -264,6 +286,7 @@ class AppRunnerEmulator:
         for name, dom in list(svc.domains.items()):
             if dom.status == "creating":
                 dom.describes += 1
+                dom.describe_times.append(now)
                 if dom.describes >= self.records_after and now - dom.created_at >= self.publish_delay:
                     dom.records = self._records_for(svc, dom)
                     dom.published_at = now
@@ -308,7 +331,9 @@ class AppRunnerEmulator:
         if name in self.faults.caa_problem:
             raise ApiError("InvalidRequestException", CAA_MESSAGE)
         self._nonce += 1
-        dom = DomainState(name=name, www=www, nonce=self._nonce)
+        dom = DomainState(
+            name=name, www=www, nonce=self._nonce, records_after=self.records_after, publish_delay=self.publish_delay
+        )
         svc.domains[name] = dom
         return {
             "DNSTarget": svc.dns_target,
