@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -188,8 +189,73 @@ def test_waf_logging_redacts_secret_bearing_headers() -> None:
 def test_redaction_follows_a_custom_header_name() -> None:
     rendered = Rendered(CronHeaderName="x-other-cron")
     redacted = [f["SingleHeader"]["Name"] for f in rendered.props("WafLogging")["RedactedFields"]]
-    assert "x-other-cron" in redacted
+    assert sorted(redacted) == ["authorization", "cookie", "x-other-cron"]
     assert rendered.props("CronCallerFunction")["Environment"]["Variables"]["CRON_HEADER_NAME"] == "x-other-cron"
+    # the header WAF checks is the header whose value is redacted
+    rules = {r["Name"]: r for r in rendered.props("WebAcl")["Rules"]}
+    statements = rules["AllowCronWithAcceptedHeader"]["Statement"]["AndStatement"]["Statements"]
+    (checked,) = [s for s in statements if "RegexPatternSetReferenceStatement" in s]
+    field = checked["RegexPatternSetReferenceStatement"]["FieldToMatch"]
+    assert field == {"SingleHeader": {"Name": "x-other-cron"}}
+
+
+def test_redaction_is_written_from_the_parameter() -> None:
+    raw = load()["Resources"]["WafLogging"]["Properties"]["RedactedFields"]
+    assert {"SingleHeader": {"Name": {"Ref": "CronHeaderName"}}} in raw
+
+
+def test_requests_carrying_the_secret_are_not_sampled() -> None:
+    """Sampled requests keep all headers; the logging redaction does not apply to them."""
+    rules = {r["Name"]: r for r in Rendered().props("WebAcl")["Rules"]}
+    for name in ("AllowCronWithAcceptedHeader", "BlockCron"):
+        visibility = rules[name]["VisibilityConfig"]
+        assert visibility["SampledRequestsEnabled"] is False, name
+        assert visibility["CloudWatchMetricsEnabled"] is True, name  # counts stay visible
+
+
+# --- exactly one caller ----------------------------------------------------------------
+def refers_to(node: Any, logical: str) -> bool:
+    if isinstance(node, dict):
+        if node.get("Ref") == logical or node.get("Fn::GetAtt", [None])[0] == logical:
+            return True
+        return any(refers_to(v, logical) for v in node.values())
+    if isinstance(node, list):
+        return any(refers_to(v, logical) for v in node)
+    return False
+
+
+@pytest.mark.parametrize("minutes", [0, 1, 5])
+def test_exactly_one_caller_however_many_instances_run(minutes: int) -> None:
+    rendered = Rendered(CronMinutes=minutes)
+    resources = rendered.resources
+    # one schedule invokes the function, nothing else triggers it
+    triggers = [
+        name
+        for name, res in resources.items()
+        if res["Type"] in ("AWS::Scheduler::Schedule", "AWS::Events::Rule", "AWS::Lambda::EventSourceMapping")
+        and refers_to(res.get("Properties", {}), "CronCallerFunction")
+    ]
+    assert triggers == ["CronSchedule"]
+    assert not rendered.props("CronCallerFunction").get("Events")
+    permissions = [
+        res
+        for res in resources.values()
+        if res["Type"] == "AWS::Lambda::Permission" and refers_to(res.get("Properties", {}), "CronCallerFunction")
+    ]
+    assert permissions == []  # the scheduler uses its role, nobody gets a resource-policy grant
+    # one execution at a time: an overlapping tick is throttled and, with no retries and a short
+    # event age, dropped rather than run later
+    props = rendered.props("CronCallerFunction")
+    assert props["ReservedConcurrentExecutions"] == 1
+    assert props["EventInvokeConfig"]["MaximumRetryAttempts"] == 0
+    assert rendered.props("CronSchedule")["Target"]["RetryPolicy"]["MaximumRetryAttempts"] == 0
+    # not the old API-destination approach, and nothing in the REDCap service calls cron itself
+    assert not [
+        n for n, r in resources.items() if r["Type"] in ("AWS::Events::ApiDestination", "AWS::Events::Connection")
+    ]
+    cron_urls = re.compile(r"https?://[^\"]*/cron\.php")
+    callers = [n for n, r in resources.items() if cron_urls.search(json.dumps(r.get("Properties", {})))]
+    assert callers == ["CronCallerFunction"]
 
 
 # --- web ACL shape per parameters -----------------------------------------------------
