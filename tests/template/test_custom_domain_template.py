@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import fnmatch
 from typing import Any
 
 import pytest
 
+from redcap_ctl import custom_domain
 from testkit.template import Rendered
 
 SERVICE_ARN = {"Fn::GetAtt": ["AppRunnerService", "ServiceArn"]}
@@ -136,7 +138,10 @@ def test_route53_rights_only_on_this_zone_and_domain(mode: str, zone: Any) -> No
         "A",
         "AAAA",
         "CNAME",
+        "TXT",  # the ownership record
     ]
+    # The ownership record's name falls under the allowed names.
+    assert fnmatch.fnmatchcase(custom_domain.ownership_name("redcap.example.org"), "*.redcap.example.org")
 
 
 def test_no_wildcard_resources_in_allows() -> None:
