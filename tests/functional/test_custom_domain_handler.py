@@ -362,6 +362,8 @@ def test_domain_change_is_a_replacement(world: World) -> None:
     assert world.emu.domain(world.service_arn, "data.example.org") is not None
     new_api = world.api_records("data.example.org")
     assert zone_records(world) == expected_zone_records(world, new_api, ["data.example.org"], ["A"])
+    # The old ownership record went with the old records; the new one stays.
+    assert [r["Name"] for r in world.ours() if r["Type"] == "TXT"] == ["_redcap-custom-domain.data.example.org."]
     assert world.foreign_intact()
 
 
@@ -379,6 +381,8 @@ def test_www_change_replaces_and_cleanup_spares_the_new_association(world: World
     assert dom is not None
     assert dom.www is True
     assert zone_records(world) == expected_zone_records(world, world.api_records(), [DOMAIN, f"www.{DOMAIN}"], ["A"])
+    # The cleanup Delete left the new resource's ownership record (and so its records) alone.
+    assert ownership_entries(world) == {(t, n.rstrip(".")) for n, t, _v in zone_records(world)}
 
 
 def test_service_change_moves_the_domain(world: World) -> None:
@@ -395,6 +399,7 @@ def test_service_change_moves_the_domain(world: World) -> None:
     assert world.emu.domain(old_arn, DOMAIN) is None
     assert world.emu.domain(world.service_arn, DOMAIN) is not None
     assert zone_records(world) == expected_zone_records(world, world.api_records(), [DOMAIN], ["A"])
+    assert ownership_entries(world) == {(t, n.rstrip(".")) for n, t, _v in zone_records(world)}
 
 
 # --- Delete ---------------------------------------------------------------------
@@ -679,3 +684,31 @@ def test_responses_reuse_one_tls_context_built_before_the_records_appear(
     assert deleted["Status"] == "SUCCESS", deleted["Reason"]
     assert len(built) == 1  # one context for both responses
     assert built[0] < RECORDS_AFTER  # built while App Runner was still preparing the records
+
+
+def test_absent_www_property_sends_false(world: World) -> None:
+    resp = world.create(EnableWWWSubdomain=None)
+
+    assert resp["Status"] == "SUCCESS", resp["Reason"]
+    dom = world.emu.domain(world.service_arn, DOMAIN)
+    assert dom is not None
+    assert dom.www is False  # the API would have defaulted to true
+
+
+def test_delete_succeeds_when_one_of_our_records_is_already_gone(world: World) -> None:
+    created = world.create()
+    (alias,) = [r for r in world.ours() if r["Type"] == "A"]
+    world.route53.change_resource_record_sets(
+        HostedZoneId=world.zone, ChangeBatch={"Changes": [{"Action": "DELETE", "ResourceRecordSet": alias}]}
+    )
+
+    resp = world.delete(created["PhysicalResourceId"], world.event("create")["ResourceProperties"])
+
+    assert resp["Status"] == "SUCCESS", resp["Reason"]
+    assert world.ours() == []
+    assert world.foreign_intact()
+
+
+def test_delete_has_no_crhelper_pause() -> None:
+    app = load_handler("custom_domain")
+    assert app.helper._sleep_on_delete == 0

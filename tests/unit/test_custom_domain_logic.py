@@ -279,3 +279,17 @@ def test_domain_too_long_for_its_ownership_record_fails_before_any_call() -> Non
         cd.parse_props(props(DomainName=domain))
     assert err.value.field == "DomainName"
     assert cd.parse_props(props(DomainName=domain, HostedZoneId=None)).domain_name == domain
+
+
+def test_statuses_are_compared_case_insensitively() -> None:
+    parsed = cd.parse_props(props(HostedZoneId=None))
+    domain = {
+        "DomainName": "redcap.example.org",
+        "EnableWWWSubdomain": False,
+        "Status": "PENDING_CERTIFICATE_DNS_VALIDATION",
+        "CertificateValidationRecords": [{"Name": "_a.redcap.example.org.", "Type": "CNAME", "Value": "_b.aws."}],
+    }
+    assoc = cd.Association(dns_target="x.eu-west-2.awsapprunner.com", domain=domain)
+
+    assert assoc.status == "pending_certificate_dns_validation"
+    assert cd._records_ready(parsed, assoc)
