@@ -15,6 +15,7 @@ from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from redcap_ctl import clients, cron
+from redcap_ctl.errors import InputError
 from redcap_ctl.observability import logger, metrics
 
 # Built once per container: the provider's cache is what makes the secret
@@ -35,8 +36,14 @@ def config() -> cron.CronConfig:
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # Only the schedule's own fields are logged, never the whole event.
     logger.append_keys(scheduled_time=str(event.get("scheduledTime", "")) or None)
+    try:
+        settings = config()
+    except InputError as err:
+        # The field and the problem only: InputError never carries the value itself.
+        logger.error("cron caller misconfigured", extra={"field": err.field, "problem": err.problem})
+        raise
     result = cron.call_cron(
-        config(),
+        settings,
         SECRETS,
         HTTP,
         remaining_seconds=lambda: context.get_remaining_time_in_millis() / 1000,

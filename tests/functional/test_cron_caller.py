@@ -243,6 +243,9 @@ def test_bad_url_is_refused_before_any_request(setup: Setup, monkeypatch: pytest
     with pytest.raises(cron.InputError, match="^CRON_URL: must use https"):
         setup.invoke()
     assert setup.redcap.requests == []
+    (logged,) = [r for r in setup.records if r.getMessage() == "cron caller misconfigured"]
+    assert logged.__dict__["field"] == "CRON_URL"
+    assert "example.org" not in repr(logged.__dict__)  # the problem, not the value
 
 
 def test_tls_failure_fails(setup: Setup, monkeypatch: pytest.MonkeyPatch) -> None:
