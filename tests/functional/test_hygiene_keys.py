@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from functional.test_rotation_harness import REGION, Rotation, aws, backdate_key, make_rotation, start_rotation
+from functional.test_rotation_steps import record_secret_reads
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.secretsmanager.models import secretsmanager_backends
 
@@ -143,3 +144,17 @@ def test_secret_age_is_published_for_every_kind_and_overdue_is_flagged(
     assert overdue == {"s3-access-key": False, "cron-header": True}
     assert s3.current()["SecretAccessKey"] not in out
     assert cron.current_text() not in out
+
+
+def test_hygiene_reads_the_current_key_by_stage_or_version(
+    aws: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rot, previous, current = rotated_twice(monkeypatch)
+    age_current_version(rot, 30)
+    backdate_key(previous, created_hours_ago=24 * 91, last_used_hours_ago=31)
+    calls = record_secret_reads(monkeypatch)
+    run_hygiene(monkeypatch, capsys, S3_SECRET_ARN=rot.secret_id)
+    assert calls
+    assert [c for c in calls if "VersionStage" not in c and "VersionId" not in c] == []
+    # Had it read a stale version, it would have retired the key AWSCURRENT holds.
+    assert key_status(rot) == {previous: "Inactive", current: "Active"}

@@ -6,6 +6,7 @@ import json
 import re
 
 import boto3
+import botocore.client
 import pytest
 from functional.test_rotation_harness import (
     REGION,
@@ -191,4 +192,37 @@ def test_drive_replaces_the_placeholder_it_stages_for_iam_kinds(aws: None, monke
     rot.assert_stubs_used()
     assert rot.current()["AccessKeyId"] != before["AccessKeyId"]
     assert sorted(rot.key_ids()) == sorted([before["AccessKeyId"], rot.current()["AccessKeyId"]])
+    rot.assert_current_works()
+
+
+def record_secret_reads(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, object]]:
+    """Every GetSecretValue any client makes from now on (moto answers a stage-less read with a stale version)."""
+    calls: list[dict[str, object]] = []
+    original = botocore.client.BaseClient._make_api_call  # type: ignore[attr-defined]  # private, unstubbed
+
+    def recording(self: botocore.client.BaseClient, operation: str, params: dict[str, object]) -> object:
+        if operation == "GetSecretValue":
+            calls.append(dict(params))
+        return original(self, operation, params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", recording)
+    return calls
+
+
+@pytest.mark.parametrize("kind", ["s3-access-key", "ses-smtp", "cron-header"])
+def test_every_secret_read_names_its_version_or_stage(
+    aws: None, monkeypatch: pytest.MonkeyPatch, fake_ses: FakeSes, kind: str
+) -> None:
+    rot = make_rotation(monkeypatch, kind, fake_ses=fake_ses)
+    calls = record_secret_reads(monkeypatch)
+    first = rot.rotate()
+    second = rot.rotate()
+    rot.assert_stubs_used()
+    assert calls, "the rotation read no secret"
+    stage_less = [c for c in calls if "VersionStage" not in c and "VersionId" not in c]
+    assert stage_less == [], "a GetSecretValue without VersionStage/VersionId reads whatever the backend picks"
+    # The reads of the current value ask for AWSCURRENT by name; the second rotation sees the first one's key.
+    assert any(c.get("VersionStage") == "AWSCURRENT" for c in calls)
+    assert "AWSCURRENT" in rot.versions()[second]
+    assert "AWSPREVIOUS" in rot.versions()[first]
     rot.assert_current_works()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 import pytest
@@ -75,35 +77,95 @@ def test_only_secrets_manager_from_this_account_for_this_secret_may_invoke(tpl: 
     assert any(d.endswith("LogGroup") for d in depends)
 
 
-@pytest.mark.parametrize("secret", sorted(ROTATION))
-def test_rotation_policies_are_scoped_to_this_kinds_resources(tpl: Rendered, secret: str) -> None:
-    function, kind, _ = ROTATION[secret]
-    stmts = statements(tpl.props(function))
-    actions: dict[str, list[Any]] = {}
-    for st in stmts:
+SM_ROTATE = (
+    "secretsmanager:DescribeSecret",
+    "secretsmanager:GetSecretValue",
+    "secretsmanager:PutSecretValue",
+    "secretsmanager:UpdateSecretVersionStage",
+)
+IAM_KEYS = (
+    "iam:ListAccessKeys",
+    "iam:CreateAccessKey",
+    "iam:DeleteAccessKey",
+    "iam:UpdateAccessKey",
+    "iam:GetAccessKeyLastUsed",
+)
+KMS_VIA_SM = {"StringEquals": {"kms:ViaService": {"Fn::Sub": "secretsmanager.${AWS::Region}.amazonaws.com"}}}
+KMS = {"Fn::GetAtt": ["KmsKey", "Arn"]}
+
+
+def _grants(secret: str, *extra: tuple[tuple[str, ...], dict[str, Any]]) -> set[tuple[str, str, str]]:
+    out = {(a, json.dumps({"Ref": secret}), "") for a in SM_ROTATE}
+    out |= {
+        (a, json.dumps(KMS), json.dumps(KMS_VIA_SM, sort_keys=True)) for a in ("kms:Decrypt", "kms:GenerateDataKey")
+    }
+    for actions, resource in extra:
+        out |= {(a, json.dumps(resource), "") for a in actions}
+    return out
+
+
+# Every (action, resource, condition) each rotation function may hold -- exactly these, nothing wider.
+EXPECTED_GRANTS = {
+    "S3UserSecret": _grants(
+        "S3UserSecret",
+        (("secretsmanager:ListSecretVersionIds",), {"Ref": "S3UserSecret"}),
+        (IAM_KEYS, {"Fn::GetAtt": ["S3User", "Arn"]}),
+        (("rds-data:ExecuteStatement",), {"Fn::GetAtt": ["DbCluster", "DBClusterArn"]}),
+        (("secretsmanager:GetSecretValue",), {"Fn::GetAtt": ["DbCluster", "MasterUserSecret.SecretArn"]}),
+    ),
+    "SesUserSecret": _grants(
+        "SesUserSecret",
+        (("secretsmanager:ListSecretVersionIds",), {"Ref": "SesUserSecret"}),
+        (IAM_KEYS, {"Fn::GetAtt": ["SesUser", "Arn"]}),
+        (("apprunner:StartDeployment",), {"Fn::GetAtt": ["AppRunnerService", "ServiceArn"]}),
+    ),
+    "CronSecret": _grants(
+        "CronSecret",
+        (("wafv2:GetRegexPatternSet", "wafv2:UpdateRegexPatternSet"), {"Fn::GetAtt": ["CronHeaderPatternSet", "Arn"]}),
+    ),
+}
+
+
+def grants(props: dict[str, Any]) -> set[tuple[str, str, str]]:
+    """Flatten a function's inline policies to (action, resource, condition) triples."""
+    out: set[tuple[str, str, str]] = set()
+    for st in statements(props):
         assert st["Effect"] == "Allow"
+        assert set(st) <= {"Sid", "Effect", "Action", "Resource", "Condition"}, "no NotAction/NotResource"
+        condition = json.dumps(st["Condition"], sort_keys=True) if "Condition" in st else ""
         for action in as_list(st["Action"]):
-            assert "*" not in action
-            actions.setdefault(action, []).extend(as_list(st["Resource"]))
-    for resources in actions.values():
-        assert "*" not in resources
-    assert actions["secretsmanager:PutSecretValue"] == [{"Ref": secret}]
-    assert actions["secretsmanager:UpdateSecretVersionStage"] == [{"Ref": secret}]
-    assert actions["kms:Decrypt"] == [{"Fn::GetAtt": ["KmsKey", "Arn"]}]
-    services = {a.split(":")[0] for a in actions}
-    if kind == "s3-access-key":
-        assert actions["iam:CreateAccessKey"] == [{"Fn::GetAtt": ["S3User", "Arn"]}]
-        assert actions["iam:GetAccessKeyLastUsed"] == [{"Fn::GetAtt": ["S3User", "Arn"]}]
-        assert actions["rds-data:ExecuteStatement"] == [{"Fn::GetAtt": ["DbCluster", "DBClusterArn"]}]
-        assert {"Fn::GetAtt": ["DbCluster", "MasterUserSecret.SecretArn"]} in actions["secretsmanager:GetSecretValue"]
-        assert services == {"secretsmanager", "iam", "rds-data", "kms"}
-    elif kind == "ses-smtp":
-        assert actions["iam:CreateAccessKey"] == [{"Fn::GetAtt": ["SesUser", "Arn"]}]
-        assert actions["apprunner:StartDeployment"] == [{"Fn::GetAtt": ["AppRunnerService", "ServiceArn"]}]
-        assert services == {"secretsmanager", "iam", "apprunner", "kms"}
-    else:
-        assert actions["wafv2:UpdateRegexPatternSet"] == [{"Fn::GetAtt": ["CronHeaderPatternSet", "Arn"]}]
-        assert services == {"secretsmanager", "wafv2", "kms"}
+            for resource in as_list(st["Resource"]):
+                out.add((action, json.dumps(resource), condition))
+    # Managed policies or SAM policy templates would add grants this test cannot see.
+    assert all(isinstance(p, dict) and "Statement" in p for p in props.get("Policies", []))
+    assert "Role" not in props
+    return out
+
+
+@pytest.mark.parametrize("secret", sorted(ROTATION))
+def test_rotation_policies_are_exactly_this_kinds_resources(tpl: Rendered, secret: str) -> None:
+    function, _, _ = ROTATION[secret]
+    expected = EXPECTED_GRANTS[secret]
+    actual = grants(tpl.props(function))
+    assert actual - expected == set(), "a rotation policy grants more than its kind needs"
+    assert expected - actual == set(), "a rotation policy lost a grant its kind needs"
+
+
+def test_hygiene_policy_is_exactly_the_two_users_and_three_secrets(tpl: Rendered) -> None:
+    secrets = [{"Ref": s} for s in ("S3UserSecret", "SesUserSecret", "CronSecret")]
+    users = [{"Fn::GetAtt": [u, "Arn"]} for u in ("S3User", "SesUser")]
+    expected = {
+        (a, json.dumps(r), "")
+        for a in ("secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue")
+        for r in secrets
+    }
+    expected |= {
+        (a, json.dumps(r), "")
+        for a in ("iam:ListAccessKeys", "iam:GetAccessKeyLastUsed", "iam:UpdateAccessKey", "iam:DeleteAccessKey")
+        for r in users
+    }
+    expected.add(("kms:Decrypt", json.dumps(KMS), json.dumps(KMS_VIA_SM, sort_keys=True)))
+    assert grants(tpl.props("KeyHygieneFunction")) == expected
 
 
 def test_kind_specific_environment(tpl: Rendered) -> None:
@@ -178,3 +240,63 @@ def test_alarms_watch_the_metrics_the_functions_publish(tpl: Rendered) -> None:
         | {("SecretAgeDays", k) for k in kinds}
         | {("PreviousKeyInUse", k) for k in kinds[:2]}
     )
+
+
+_SUB_NAME = re.compile(r"\$\{([A-Za-z0-9]+)(?:\.[A-Za-z0-9.]+)?\}")
+
+
+def direct_dependencies(tpl: Rendered, name: str) -> set[str]:
+    """Resources ``name`` waits for in CloudFormation: DependsOn, Ref, GetAtt and Sub references."""
+    resources = tpl.resources
+    found: set[str] = set(as_list(resources[name].get("DependsOn", [])))
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "Ref" and isinstance(value, str):
+                    found.add(value)
+                elif key == "Fn::GetAtt":
+                    found.add(value[0] if isinstance(value, list) else str(value).split(".")[0])
+                elif key == "Fn::Sub":
+                    text = value[0] if isinstance(value, list) else value
+                    found.update(_SUB_NAME.findall(text))
+                    if isinstance(value, list):
+                        walk(value[1:])
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(resources[name].get("Properties", {}))
+    return found & set(resources)
+
+
+def closure(tpl: Rendered, name: str) -> set[str]:
+    seen: set[str] = set()
+    todo = [name]
+    while todo:
+        for dep in direct_dependencies(tpl, todo.pop()):
+            if dep not in seen:
+                seen.add(dep)
+                todo.append(dep)
+    return seen
+
+
+@pytest.mark.parametrize("params", [{}, {"Environment": "prod"}])
+def test_first_install_starts_the_s3_rotation_before_app_runner_without_a_cycle(params: dict[str, Any]) -> None:
+    tpl = Rendered(**params)
+    # REDCap reads S3_USER_SECRET when it first starts; its first key comes from the first rotation.
+    assert "S3UserSecretRotationSchedule" in as_list(tpl.resource("AppRunnerService").get("DependsOn", []))
+    s3_rotation_needs = closure(tpl, "S3UserSecretRotationSchedule")
+    assert {"DbCluster", "DbWriter", "FileBucket", "S3User", "S3UserSecret"} <= s3_rotation_needs  # the walk works
+    assert "AppRunnerService" not in s3_rotation_needs, "dependency cycle"
+    assert "AppRunnerService" not in closure(tpl, "S3KeyRotationFunction")
+
+
+def test_the_ses_rotation_cannot_run_before_the_service_exists(tpl: Rendered) -> None:
+    # Its StartDeployment needs the service: CloudFormation creates the schedule (and so starts
+    # the first rotation) only after AppRunnerService is complete, because the function names it.
+    assert "AppRunnerService" in direct_dependencies(tpl, "SesKeyRotationFunction")
+    assert "AppRunnerService" in closure(tpl, "SesUserSecretRotationSchedule")
+    assert "SesUserSecretRotationSchedule" not in closure(tpl, "AppRunnerService")
