@@ -712,3 +712,18 @@ def test_delete_succeeds_when_one_of_our_records_is_already_gone(world: World) -
 def test_delete_has_no_crhelper_pause() -> None:
     app = load_handler("custom_domain")
     assert app.helper._sleep_on_delete == 0
+
+
+def test_wildcard_domain_round_trips_through_route53(world: World) -> None:
+    created = world.create(DomainName="*.apps.example.org")
+    assert created["Status"] == "SUCCESS", created["Reason"]
+    names = {r["Name"] for r in world.ours()}
+    assert "_redcap-custom-domain-wildcard.apps.example.org." in names
+
+    resp = world.delete(
+        created["PhysicalResourceId"], world.event("create", DomainName="*.apps.example.org")["ResourceProperties"]
+    )
+
+    assert resp["Status"] == "SUCCESS", resp["Reason"]
+    assert world.ours() == []
+    assert world.foreign_intact()
