@@ -368,6 +368,15 @@ def test_pattern_set_as_created_accepts_exactly_the_secret() -> None:
     assert ev._patterns("CronHeaderPatternSet") == [pattern_for(CURRENT)]
 
 
+def test_template_rewrite_after_a_rotation_still_matches_exactly() -> None:
+    """If the pattern set's text ever changes, CloudFormation writes ^AWSCURRENT$ unescaped."""
+    ev = WebAclEvaluator(Rendered(), secrets={"CronSecret": EDGY})
+    assert ev._patterns("CronHeaderPatternSet") == [f"^{EDGY}$"]  # '-' outside a class: literal
+    assert ev.evaluate(req("/cron.php", EDGY)) == Decision(ALLOW, CRON_OK)
+    for other in (EDGY.replace("-", "x"), EDGY.replace("_", "x"), EDGY[1:], EDGY + "0"):
+        assert ev.evaluate(req("/cron.php", other)) == Decision(BLOCK, CRON_BLOCK)
+
+
 def test_counted_rules_are_reported() -> None:
     request = req(
         "/redcap_v14.0.0/Design/edit_field.php",
