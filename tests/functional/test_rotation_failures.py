@@ -7,10 +7,13 @@ kinds a key that exists, is Active, belongs to the user and that STS accepts
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
+from botocore.awsrequest import AWSResponse, HTTPHeaders
 from botocore.exceptions import ClientError
 from functional.test_rotation_harness import (
     FakeSes,
@@ -398,3 +401,54 @@ def test_failures_name_a_reason_and_leak_no_secret(aws: None, monkeypatch: pytes
     text = str(info.value) + repr(info.value) + str(info.value.__cause__) + str(info.value.__context__)
     for secret in (pending["SecretAccessKey"], pending["AccessKeyId"], rot.current()["SecretAccessKey"]):
         assert secret not in text
+
+
+# ---------------------------------------------------------------------------------------------- testSecret's STS check
+def _as_user_with(monkeypatch: pytest.MonkeyPatch, rot: Rotation, install: Callable[[Any], None]) -> None:
+    """Clients as the rotated user, with ``install`` hooking their events (on top of the harness factory)."""
+    make = rot.app.CLIENTS.as_user
+
+    def factory(service: str, key_id: str, secret: str, region: str) -> Any:
+        client = make(service, key_id, secret, region)
+        if service == "sts":
+            install(client)
+        return client
+
+    monkeypatch.setattr(rot.app, "CLIENTS", dataclasses.replace(rot.app.CLIENTS, as_user=factory))
+
+
+def test_sts_propagation_errors_are_retried_until_the_new_key_works(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    rot = rotated_once(monkeypatch, "s3-access-key")
+    failed: list[list[int]] = []
+    _as_user_with(
+        monkeypatch,
+        rot,
+        lambda client: failed.append(inject(client, "GetCallerIdentity", "InvalidClientTokenId", times=2)),
+    )
+    token = start_rotation(rot.secret_id)
+    run_until(rot, token, "testSecret")
+    assert rot.step("testSecret", token)["Outcome"] == "sts-iam-s3-ok"
+    assert len(rot.sleeps) == 2, "two propagation retries, then success"
+    assert [c[0] for c in failed] == [3], "one STS client, asked three times"
+
+
+def test_a_key_that_authenticates_as_another_principal_fails_the_test(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rot = rotated_once(monkeypatch, "s3-access-key")
+    before = rot.current()
+
+    def other_user(client: Any) -> None:
+        def answer(**_kw: Any) -> tuple[AWSResponse, dict[str, Any]]:
+            arn = "arn:aws:iam::123456789012:user/someone-else"
+            return AWSResponse("https://sts", 200, HTTPHeaders(), None), {"Arn": arn, "UserId": "AIDA", "Account": "1"}
+
+        client.meta.events.register("before-call.sts.GetCallerIdentity", answer)
+
+    _as_user_with(monkeypatch, rot, other_user)
+    token = start_rotation(rot.secret_id)
+    run_until(rot, token, "testSecret")
+    with pytest.raises(RotationError, match="another principal"):
+        rot.step("testSecret", token)
+    assert rot.current() == before
+    rot.assert_current_works()
