@@ -33,7 +33,8 @@ both (which is all ``redcap_ctl.waf.pattern_for`` produces: backslash-dash for
 the ``-`` of a ``secrets.token_urlsafe`` value), backslash d/w/s/b and their
 negations agree, and ``$`` matches at the end or before a final newline in
 both. Anything else (``(?...)`` groups, other letter escapes, backreferences,
-possessive quantifiers, which WAF also refuses) raises instead of being guessed at.
+possessive quantifiers, which WAF also refuses) raises instead of being guessed at;
+capturing groups raise too, since WAF documents them as unsupported.
 
 Values WAF keeps outside the template are supplied by the test: the secrets
 that ``{{resolve:secretsmanager:...}}`` references stand for, and the current
@@ -189,7 +190,11 @@ def check_pcre_subset(pattern: str) -> None:
             in_class = True
             if pattern[i + 1 : i + 2] == "]" or pattern[i + 1 : i + 3] == "^]":
                 raise NotImplementedError("a ] first in a class is not modelled")
-        elif ch == "(" and pattern[i + 1 : i + 2] == "?" and pattern[i + 2 : i + 3] != ":":
+        elif ch == "(" and pattern[i + 1 : i + 2] != "?":
+            # WAF documents capturing subexpressions as unsupported: the API
+            # may refuse the pattern at deploy time, so the template must use (?:...).
+            raise ValueError(f"capturing group in {pattern!r}: WAF does not support them, use (?:...)")
+        elif ch == "(" and pattern[i + 2 : i + 3] != ":":
             raise NotImplementedError(f"group syntax (?{pattern[i + 2 : i + 3]} is not modelled")
         elif ch in "*+?}" and pattern[i + 1 : i + 2] == "+":
             raise NotImplementedError("possessive quantifiers are refused by WAF")
