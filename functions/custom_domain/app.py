@@ -2,37 +2,12 @@
 
 from __future__ import annotations
 
-import ssl
-import types
 from typing import Any
 
-import crhelper.utils
-
-from redcap_ctl.custom_resource import make_helper
+from redcap_ctl.custom_resource import make_helper, response_tls
 from redcap_ctl.observability import logger
 
 helper = make_helper()
-
-_tls: ssl.SSLContext | None = None
-
-
-def _response_tls(purpose: ssl.Purpose = ssl.Purpose.SERVER_AUTH) -> ssl.SSLContext:
-    """One TLS context per container for the responses to CloudFormation.
-
-    crhelper builds a fresh default context (loading every CA certificate, tens of
-    milliseconds) for each response. Create builds this one while App Runner
-    prepares the records, so answering after they appear costs only the PUT.
-    """
-    global _tls
-    if _tls is None:
-        _tls = ssl.create_default_context(purpose)
-    return _tls
-
-
-# crhelper.utils uses only these names of ``ssl``; with ssl_verify left at None it never changes the context.
-crhelper.utils.ssl = types.SimpleNamespace(  # type: ignore[attr-defined]
-    Purpose=ssl.Purpose, CERT_NONE=ssl.CERT_NONE, create_default_context=_response_tls
-)
 
 try:
     from redcap_ctl import clients, custom_domain
@@ -53,7 +28,7 @@ def _budget(context: Any) -> custom_domain.Budget:
 @helper.create
 def on_create(event: dict[str, Any], context: Any) -> str:
     props = custom_domain.parse_props(event["ResourceProperties"])
-    result = custom_domain.create(apprunner, route53, props, _budget(context), POLL, prepare=_response_tls)
+    result = custom_domain.create(apprunner, route53, props, _budget(context), POLL, prepare=response_tls)
     helper.Data.update(result.data)
     return result.physical_id
 
@@ -67,7 +42,7 @@ def on_update(event: dict[str, Any], context: Any) -> str:
         # Old properties that no longer parse cannot name anything we created.
         old = None
     result = custom_domain.update(
-        apprunner, route53, new, old, event.get("PhysicalResourceId", ""), _budget(context), POLL, _response_tls
+        apprunner, route53, new, old, event.get("PhysicalResourceId", ""), _budget(context), POLL, response_tls
     )
     helper.Data.update(result.data)
     return result.physical_id

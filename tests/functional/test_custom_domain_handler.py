@@ -21,6 +21,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from redcap_ctl import custom_resource
 from redcap_ctl.apprunner_regions import HOSTED_ZONE_IDS
 from testkit import LambdaContext, load_event, load_handler
 from testkit.cfn import ResponseCapture, capture_cfn_responses
@@ -672,10 +673,9 @@ def test_responses_reuse_one_tls_context_built_before_the_records_appear(
         built.append(dom.describes if dom is not None else -1)
         return ssl.create_default_context()
 
-    monkeypatch.setattr(world.app, "_tls", None)
-    monkeypatch.setattr(
-        world.app, "ssl", types.SimpleNamespace(Purpose=ssl.Purpose, create_default_context=create_default_context)
-    )
+    custom_resource.response_tls.cache_clear()
+    fake_ssl = types.SimpleNamespace(Purpose=ssl.Purpose, create_default_context=create_default_context)
+    monkeypatch.setattr(custom_resource, "ssl", fake_ssl)
 
     created = world.create()
     deleted = world.delete(created["PhysicalResourceId"], world.event("create")["ResourceProperties"])
@@ -684,6 +684,7 @@ def test_responses_reuse_one_tls_context_built_before_the_records_appear(
     assert deleted["Status"] == "SUCCESS", deleted["Reason"]
     assert len(built) == 1  # one context for both responses
     assert built[0] < RECORDS_AFTER  # built while App Runner was still preparing the records
+    custom_resource.response_tls.cache_clear()
 
 
 def test_absent_www_property_sends_false(world: World) -> None:

@@ -10,15 +10,42 @@
   its constructor for its polling mode, which these resources never use (they
   finish inside one invocation). Those three clients cost ~120 ms of every cold
   start (see ``make bench``), so construction skips them.
+- One TLS context per container for the responses to CloudFormation: crhelper
+  builds a fresh default context (loading every CA certificate, tens of
+  milliseconds) for each response. A resource can warm it while it waits on
+  AWS (``response_tls()``), so answering costs only the PUT.
 """
 
 from __future__ import annotations
 
+import functools
 import os
+import ssl
+import types
 from typing import Any
 
 import crhelper.resource_helper as _resource_helper
+import crhelper.utils as _crhelper_utils
 from crhelper import CfnResource
+
+
+@functools.cache
+def response_tls() -> ssl.SSLContext:
+    """The container's TLS context for answering CloudFormation (built once)."""
+    return ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+
+
+def _crhelper_context(purpose: ssl.Purpose = ssl.Purpose.SERVER_AUTH) -> ssl.SSLContext:
+    if purpose is not ssl.Purpose.SERVER_AUTH:
+        return ssl.create_default_context(purpose)
+    return response_tls()
+
+
+# crhelper.utils uses only these names of ``ssl``; with ssl_verify left at None
+# (as make_helper leaves it) it never modifies the shared context.
+_crhelper_utils.ssl = types.SimpleNamespace(  # type: ignore[attr-defined]
+    Purpose=ssl.Purpose, CERT_NONE=ssl.CERT_NONE, create_default_context=_crhelper_context
+)
 
 
 class _NoPollingClients:
