@@ -60,18 +60,6 @@ def provision(local: Local) -> None:
     if "ses" not in local.services:
         tmp = local.exit_stack.enter_context(tempfile.TemporaryDirectory(prefix="make-local-smtp-"))
         local.services["ses"] = local.exit_stack.enter_context(smtp.serve(Path(tmp)))
-    apprunner = local.services["apprunner"]
-    if not hasattr(apprunner, "_op_StartDeployment"):
-        # The App Runner emulator models the custom-domain API; the SES rotation also redeploys
-        # the service so instances read the new secret. Answer like App Runner and count the calls.
-        apprunner.deployments = []
-
-        def start_deployment(body: dict[str, Any]) -> dict[str, Any]:
-            apprunner._service(body.get("ServiceArn"))
-            apprunner.deployments.append(body["ServiceArn"])
-            return {"OperationId": str(uuid.uuid4())}
-
-        apprunner._op_StartDeployment = start_deployment
 
 
 def function_env(local: Local, kind: str, logical_id: str) -> dict[str, str]:
