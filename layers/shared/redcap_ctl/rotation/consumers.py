@@ -78,7 +78,7 @@ def redeploy_app_runner(apprunner: AppRunnerClient, service_arn: str) -> str:
         code = error_code(err)
         if code == "InvalidStateException":
             raise RotationError(
-                "App Runner is busy with another operation; finishSecret is retried and redeploys then"
+                "App Runner is busy with another operation; run finishSecret again (or StartDeployment) once it is idle"
             ) from None
         raise RotationError(f"App Runner StartDeployment failed: {code}") from None
     operation = resp["OperationId"]
