@@ -236,6 +236,21 @@ def test_cron_set_fails_when_waf_keeps_changing(aws: None, monkeypatch: pytest.M
     rot.assert_current_works()
 
 
+def test_cron_set_survives_a_concurrent_waf_change(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    rot = rotated_once(monkeypatch, "cron-header")
+    before = rot.current_text()
+    token = start_rotation(rot.secret_id)
+    run_until(rot, token, "setSecret")
+    calls = inject(rot.app.CLIENTS.wafv2, "UpdateRegexPatternSet", "WAFOptimisticLockException", times=1)
+    assert rot.step("setSecret", token)["Outcome"] == "waf-widened"
+    assert calls[0] == 2, "re-read the lock token and wrote again"
+    pending = pending_value(rot, token)
+    assert pending
+    assert waf.accepted(rot.wafv2, rot.pattern_ref(), pending)
+    assert rot.current_text() == before
+    rot.assert_current_works()
+
+
 def test_cron_test_fails_when_waf_lost_the_pending_value(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
     rot = rotated_once(monkeypatch, "cron-header")
     before = rot.current_text()
