@@ -14,16 +14,11 @@ The tests at the bottom check the harness itself.
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import datetime as dt
 import functools
-import hashlib
-import hmac
-import ipaddress
 import json
 import smtplib
-import socket
 import ssl
 import time
 import uuid
@@ -37,21 +32,17 @@ import boto3
 import botocore.loaders
 import botocore.session
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
-from moto.iam.models import AccessKeyLastUsed, iam_backends
+from moto.iam.models import AccessKeyLastUsed
 from moto.secretsmanager.models import secretsmanager_backends
 
 from redcap_ctl import waf
 from testkit import LambdaContext, load_event, load_handler
+from testkit.emulators.ses_smtp import LocalSes as FakeSes
+from testkit.emulators.ses_smtp import moto_key, self_signed_cert, serve, ses_smtp_password_reference
 
 REGION = "us-east-1"
 BUCKET = "redcap-files-test"
@@ -62,24 +53,7 @@ OPERATION_ID = "0f6b1e2c-3d4e-4f50-8a6b-7c8d9e0f1a2b"
 STEPS = ("createSecret", "setSecret", "testSecret", "finishSecret")
 
 
-# --------------------------------------------------------------------------- SES SMTP password, from the docs
-def ses_smtp_password_reference(secret_access_key: str, region: str) -> str:
-    """A straight transcription of the documented algorithm, kept apart from the production code."""
-    key = ("AWS4" + secret_access_key).encode()
-    for msg in ("11111111", region, "ses", "aws4_request", "SendRawEmail"):
-        key = hmac.new(key, msg.encode(), hashlib.sha256).digest()
-    return base64.b64encode(bytes([0x04]) + key).decode()
-
-
 # --------------------------------------------------------------------------- moto helpers
-def moto_key(key_id: str) -> Any:
-    for user in iam_backends[DEFAULT_ACCOUNT_ID]["aws"].users.values():
-        for key in user.access_keys:
-            if key.access_key_id == key_id:
-                return key
-    return None
-
-
 def backdate_key(key_id: str, *, created_hours_ago: float, last_used_hours_ago: float | None) -> None:
     key = moto_key(key_id)
     now = dt.datetime.now(dt.UTC)
@@ -115,91 +89,15 @@ def inject(client: Any, operation: str, code: str, times: int | None = None) -> 
 
 
 # --------------------------------------------------------------------------- local SES SMTP endpoint
-@dataclass
-class FakeSes:
-    host: str
-    port: int
-    ca_file: str
-    region: str = REGION
-    reject_all: bool = False
-    logins: list[str] = field(default_factory=list)
-    messages: list[bytes] = field(default_factory=list)
-
-    def authenticate(self, _server: Any, _session: Any, _envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:
-        if self.reject_all or not isinstance(auth_data, LoginPassword):
-            return AuthResult(success=False, handled=False)
-        username, password = auth_data.login.decode(), auth_data.password.decode()
-        key = moto_key(username)
-        ok = (
-            key is not None
-            and key.status == "Active"
-            and hmac.compare_digest(password, ses_smtp_password_reference(key.secret_access_key, self.region))
-        )
-        if ok:
-            self.logins.append(username)
-        return AuthResult(success=ok, handled=False)
-
-    async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:
-        self.messages.append(envelope.content)
-        return "250 OK"
-
-
-def _self_signed(directory: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "smtp-cert.pem", directory / "smtp-key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return cert_path, key_path
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def smtp_cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    return _self_signed(tmp_path_factory.mktemp("smtp-tls"))
+    return self_signed_cert(tmp_path_factory.mktemp("smtp-tls"))
 
 
 @pytest.fixture
 def fake_ses(smtp_cert: tuple[Path, Path]) -> Iterator[FakeSes]:
-    cert, key = smtp_cert
-    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    tls.load_cert_chain(cert, key)
-    fake = FakeSes(host="127.0.0.1", port=_free_port(), ca_file=str(cert))
-    controller = Controller(
-        fake,
-        hostname=fake.host,
-        port=fake.port,
-        tls_context=tls,
-        require_starttls=True,
-        auth_require_tls=True,
-        authenticator=fake.authenticate,
-        ready_timeout=5,
-    )
-    controller.start()
-    try:
-        yield fake
-    finally:
-        controller.stop()
+    with serve(smtp_cert, REGION) as ses:
+        yield ses
 
 
 # --------------------------------------------------------------------------- one rotation environment

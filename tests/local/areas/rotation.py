@@ -20,7 +20,7 @@ from typing import Any
 from moto.iam.models import AccessKeyLastUsed, iam_backends
 from moto.secretsmanager.models import secretsmanager_backends
 
-from local import platform, smtp
+from local import platform
 from local.areas import cron
 from local.bench_case import BenchCase
 from local.env import ACCOUNT_ID, REGION
@@ -29,6 +29,7 @@ from local.scenarios import Local
 from redcap_ctl import waf
 from testkit import load_event
 from testkit.cfn import ResponseCapture
+from testkit.emulators import ses_smtp
 
 STEPS = ("createSecret", "setSecret", "testSecret", "finishSecret")
 KINDS = {
@@ -59,7 +60,9 @@ def provision(local: Local) -> None:
     cron.provision(local)
     if "ses" not in local.services:
         tmp = local.exit_stack.enter_context(tempfile.TemporaryDirectory(prefix="make-local-smtp-"))
-        local.services["ses"] = local.exit_stack.enter_context(smtp.serve(Path(tmp)))
+        local.services["ses"] = local.exit_stack.enter_context(
+            ses_smtp.serve(ses_smtp.self_signed_cert(Path(tmp)), REGION)
+        )
 
 
 def function_env(local: Local, kind: str, logical_id: str) -> dict[str, str]:

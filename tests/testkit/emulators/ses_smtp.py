@@ -2,8 +2,9 @@
 
 SES accepts SMTP AUTH for an Active IAM access key whose SMTP password is the
 documented HMAC chain over the secret access key. The check here derives that
-password itself (not with the production code) and looks the key up in the
-moto server running in this process.
+password itself (a transcription of the docs, kept apart from the production
+code) and looks the key up in the moto backend of this process. Used by the
+rotation tests (a pytest fixture) and by ``make local``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import hashlib
 import hmac
 import ipaddress
 import logging
+import socket
 import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,12 +29,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.iam.models import iam_backends
 
-from local.env import ACCOUNT_ID, HOST, REGION, free_port
+HOST = "127.0.0.1"
 
 
-def ses_smtp_password(secret_access_key: str, region: str) -> str:
+def ses_smtp_password_reference(secret_access_key: str, region: str) -> str:
     """https://docs.aws.amazon.com/ses/latest/dg/smtp-credentials.html (version 4 password)."""
     key = ("AWS4" + secret_access_key).encode()
     for message in ("11111111", region, "ses", "aws4_request", "SendRawEmail"):
@@ -40,8 +43,9 @@ def ses_smtp_password(secret_access_key: str, region: str) -> str:
     return base64.b64encode(b"\x04" + key).decode()
 
 
-def _moto_key(key_id: str) -> Any:
-    for user in iam_backends[ACCOUNT_ID]["aws"].users.values():
+def moto_key(key_id: str, account_id: str = DEFAULT_ACCOUNT_ID) -> Any:
+    """The moto IAM access key with this id (any user), or None."""
+    for user in iam_backends[account_id]["aws"].users.values():
         for key in user.access_keys:
             if key.access_key_id == key_id:
                 return key
@@ -53,18 +57,22 @@ class LocalSes:
     host: str
     port: int
     ca_file: str
+    region: str
+    reject_all: bool = False
     logins: list[str] = field(default_factory=list)
     refused: int = 0
+    messages: list[bytes] = field(default_factory=list)
 
     def authenticate(self, _server: Any, _session: Any, _envelope: Any, _mechanism: str, auth_data: Any) -> AuthResult:
-        if not isinstance(auth_data, LoginPassword):
+        if self.reject_all or not isinstance(auth_data, LoginPassword):
+            self.refused += 1
             return AuthResult(success=False, handled=False)
         username, password = auth_data.login.decode(), auth_data.password.decode()
-        key = _moto_key(username)
+        key = moto_key(username)
         ok = (
             key is not None
             and key.status == "Active"
-            and hmac.compare_digest(password, ses_smtp_password(key.secret_access_key, REGION))
+            and hmac.compare_digest(password, ses_smtp_password_reference(key.secret_access_key, self.region))
         )
         if ok:
             self.logins.append(username)
@@ -72,8 +80,13 @@ class LocalSes:
             self.refused += 1
         return AuthResult(success=ok, handled=False)
 
+    async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:
+        self.messages.append(envelope.content)
+        return "250 OK"
 
-def _self_signed(directory: Path) -> tuple[Path, Path]:
+
+def self_signed_cert(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 that is its own CA (clients trust it via ``SMTP_CA_FILE``)."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, HOST)])
     now = dt.datetime.now(dt.UTC)
@@ -84,7 +97,7 @@ def _self_signed(directory: Path) -> tuple[Path, Path]:
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(hours=2))
+        .not_valid_after(now + dt.timedelta(days=1))
         .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(HOST))]), False)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
@@ -97,14 +110,21 @@ def _self_signed(directory: Path) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
 @contextmanager
-def serve(directory: Path) -> Iterator[LocalSes]:
+def serve(cert: tuple[Path, Path], region: str) -> Iterator[LocalSes]:
+    """Run the endpoint on a free loopback port until the block exits."""
     # aiosmtpd warns about its own legacy Session.login_data on every AUTH.
     logging.getLogger("mail.log").setLevel(logging.ERROR)
-    cert, key = _self_signed(directory)
+    cert_path, key_path = cert
     tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    tls.load_cert_chain(cert, key)
-    ses = LocalSes(host=HOST, port=free_port(), ca_file=str(cert))
+    tls.load_cert_chain(cert_path, key_path)
+    ses = LocalSes(host=HOST, port=_free_port(), ca_file=str(cert_path), region=region)
     controller = Controller(
         ses,
         hostname=ses.host,
