@@ -32,22 +32,15 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 from botocore.stub import Stubber
 from moto import mock_aws
-from moto.core.exceptions import JsonRESTError
 from moto.guardduty import models as gd_models
 
 from testkit import LambdaContext, load_event, load_handler
 from testkit.cfn import ResponseCapture, capture_cfn_responses
+from testkit.moto_guardduty import ALL_AT_CREATE, aws_create_detector, aws_update_detector
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 DEFAULT = {"S3_DATA_EVENTS", "RDS_LOGIN_EVENTS", "LAMBDA_NETWORK_LOGS"}
-ALL_AT_CREATE = {
-    "S3_DATA_EVENTS",
-    "EKS_AUDIT_LOGS",
-    "EBS_MALWARE_PROTECTION",
-    "RDS_LOGIN_EVENTS",
-    "LAMBDA_NETWORK_LOGS",
-}
 RUNTIME_WITH_AGENTS: dict[str, Any] = {
     "name": "RUNTIME_MONITORING",
     "status": "ENABLED",
@@ -58,43 +51,15 @@ RUNTIME_WITH_AGENTS: dict[str, Any] = {
 }
 
 
-# ----------------------------------------------------------------------------- moto, made to behave like AWS
-def _aws_create_detector(original: Any) -> Any:
-    def create_detector(self: Any, enable: Any, freq: Any, data_sources: Any, tags: Any, features: Any) -> str:
-        if self.detectors:
-            raise JsonRESTError(
-                "BadRequestException",
-                "The request is rejected because a detector already exists for the current account.",
-            )
-        given = {f["name"] for f in features or []}
-        filled = list(features or []) + [{"name": n, "status": "ENABLED"} for n in sorted(ALL_AT_CREATE - given)]
-        result: str = original(self, enable, freq, data_sources, tags, filled)
-        return result
-
-    return create_detector
-
-
-def _aws_update(original: Any) -> Any:
-    def update(self: Any, enable: Any, freq: Any, data_sources: Any, features: Any) -> None:
-        if features is not None:
-            merged = {f["name"]: f for f in copy.deepcopy(self.features)}
-            for f in features:
-                merged[f["name"]] = {**merged.get(f["name"], {}), **f}
-            features = list(merged.values())
-        original(self, enable, freq, data_sources, features)
-
-    return update
-
-
 class World:
     def __init__(self, app: ModuleType, capture: ResponseCapture, monkeypatch: pytest.MonkeyPatch) -> None:
         self.capture = capture
         monkeypatch.setattr(
             gd_models.GuardDutyBackend,
             "create_detector",
-            _aws_create_detector(gd_models.GuardDutyBackend.create_detector),
+            aws_create_detector(gd_models.GuardDutyBackend.create_detector),
         )
-        monkeypatch.setattr(gd_models.Detector, "update", _aws_update(gd_models.Detector.update))
+        monkeypatch.setattr(gd_models.Detector, "update", aws_update_detector(gd_models.Detector.update))
         gd_models.guardduty_backends[ACCOUNT].reset()
         self.app = app
         self.gd = app.GUARDDUTY

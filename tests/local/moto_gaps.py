@@ -22,25 +22,17 @@ server runs in this process). Never used by the test suite's own moto.
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
-from moto.core.exceptions import JsonRESTError
 from moto.guardduty import models as gd_models
 from moto.secretsmanager import models as sm_models
 
 from local.env import ACCOUNT_ID, WsgiApp, signing_service
+from testkit.moto_guardduty import aws_create_detector, aws_update_detector
 
-ALL_AT_CREATE = (
-    "S3_DATA_EVENTS",
-    "EKS_AUDIT_LOGS",
-    "EBS_MALWARE_PROTECTION",
-    "RDS_LOGIN_EVENTS",
-    "LAMBDA_NETWORK_LOGS",
-)
 _applied = False
 
 
@@ -49,28 +41,6 @@ def apply() -> None:
     if _applied:
         return
     _applied = True
-    create = gd_models.GuardDutyBackend.create_detector
-    update = gd_models.Detector.update
-
-    def create_detector(self: Any, enable: Any, freq: Any, data_sources: Any, tags: Any, features: Any) -> str:
-        if self.detectors:
-            raise JsonRESTError(
-                "BadRequestException",
-                "The request is rejected because a detector already exists for the current account.",
-            )
-        given = {f["name"] for f in features or []}
-        filled = list(features or []) + [{"name": n, "status": "ENABLED"} for n in ALL_AT_CREATE if n not in given]
-        result: str = create(self, enable, freq, data_sources, tags, filled)
-        return result
-
-    def merge_update(self: Any, enable: Any, freq: Any, data_sources: Any, features: Any) -> None:
-        if features is not None:
-            merged = {f["name"]: f for f in copy.deepcopy(self.features)}
-            for f in features:
-                merged[f["name"]] = {**merged.get(f["name"], {}), **f}
-            features = list(merged.values())
-        update(self, enable, freq, data_sources, features)
-
     stage = sm_models.SecretsManagerBackend.update_secret_version_stage
 
     def update_secret_version_stage(
@@ -82,8 +52,10 @@ def apply() -> None:
         return result
 
     sm_models.SecretsManagerBackend.update_secret_version_stage = update_secret_version_stage  # type: ignore[method-assign]
-    gd_models.GuardDutyBackend.create_detector = create_detector  # type: ignore[method-assign,assignment]
-    gd_models.Detector.update = merge_update  # type: ignore[method-assign,assignment]
+    gd_models.GuardDutyBackend.create_detector = aws_create_detector(  # type: ignore[method-assign]
+        gd_models.GuardDutyBackend.create_detector
+    )
+    gd_models.Detector.update = aws_update_detector(gd_models.Detector.update)  # type: ignore[method-assign]
 
 
 def _detector(arn: str) -> Any:
