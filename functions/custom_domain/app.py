@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from redcap_ctl.budget import Budget
 from redcap_ctl.custom_resource import make_helper, response_tls
 from redcap_ctl.observability import logger
 
@@ -21,8 +22,8 @@ except Exception as err:  # noqa: BLE001 -- any import-time failure must reach C
     helper.init_failure(err)
 
 
-def _budget(context: Any) -> custom_domain.Budget:
-    return custom_domain.Budget(context.get_remaining_time_in_millis, POLL.margin)
+def _budget(context: Any) -> Budget:
+    return Budget(context.get_remaining_time_in_millis, POLL.margin)
 
 
 @helper.create

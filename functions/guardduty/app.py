@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from redcap_ctl.budget import Budget
 from redcap_ctl.custom_resource import make_helper
 from redcap_ctl.observability import logger
 
@@ -18,8 +19,8 @@ except Exception as err:  # noqa: BLE001 -- any import-time failure must reach C
     helper.init_failure(err)
 
 
-def _budget(context: Any) -> guardduty.Budget:
-    return guardduty.Budget(context.get_remaining_time_in_millis)
+def _budget(context: Any) -> Budget:
+    return Budget(context.get_remaining_time_in_millis, guardduty.CALL_RESERVE_S)
 
 
 def _physical_id(outcome: guardduty.Outcome, settings: guardduty.Settings) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from redcap_ctl import guardduty as gd
+from redcap_ctl.budget import Budget
 from redcap_ctl.errors import ControlPlaneError, InputError
 
 STACK_ID = "arn:aws:cloudformation:eu-west-1:123456789012:stack/redcap-prod/0f0e0d0c-0000-4000-8000-000000000000"
@@ -108,7 +109,7 @@ def test_detector_arn_comes_from_the_service_token() -> None:
 
 def test_budget_refuses_a_call_it_cannot_finish() -> None:
     remaining = [60_000]
-    budget = gd.Budget(lambda: remaining[0], reserve_s=8)
+    budget = Budget(lambda: remaining[0], margin=8)
     budget.check("GetDetector")
     remaining[0] = 7_999
     with pytest.raises(ControlPlaneError, match="not enough time left to UpdateDetector"):

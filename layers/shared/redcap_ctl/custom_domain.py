@@ -20,7 +20,6 @@ import hashlib
 import json
 import os
 import re
-import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
@@ -28,6 +27,7 @@ from typing import TYPE_CHECKING, Any, cast
 from botocore.exceptions import ClientError
 
 from redcap_ctl import apprunner_regions
+from redcap_ctl.budget import Budget, BudgetExhausted
 from redcap_ctl.config import parse_bool
 from redcap_ctl.errors import ControlPlaneError, InputError
 from redcap_ctl.observability import logger
@@ -101,26 +101,6 @@ class PollPolicy:
         while True:
             yield delay
             delay = min(delay * self.factor, self.maximum)
-
-
-class BudgetExhausted(ControlPlaneError):
-    """The Lambda's time is nearly up: answer CloudFormation now."""
-
-
-class Budget:
-    """Time left in this invocation, minus a safety margin for the response."""
-
-    def __init__(self, remaining_ms: Callable[[], int], margin: float) -> None:
-        self._remaining_ms = remaining_ms
-        self._margin = margin
-
-    def left(self) -> float:
-        return self._remaining_ms() / 1000.0 - self._margin
-
-    def sleep(self, seconds: float, waiting_for: str) -> None:
-        if self.left() < seconds:
-            raise BudgetExhausted(f"gave up waiting for {waiting_for}: the Lambda is about to time out")
-        time.sleep(seconds)
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
+from redcap_ctl.budget import Budget
 from redcap_ctl.config import parse_bool
 from redcap_ctl.errors import ControlPlaneError, InputError
 
@@ -230,20 +231,8 @@ def ledgers_on(tags: Mapping[str, str]) -> dict[str, Ledger]:
 
 
 # --------------------------------------------------------------------------- plumbing
-class Budget:
-    """Refuses to start a call that could not finish before the Lambda must answer CloudFormation."""
-
-    def __init__(self, remaining_ms: Callable[[], int], reserve_s: float = CALL_RESERVE_S) -> None:
-        self._remaining_ms = remaining_ms
-        self._reserve_ms = reserve_s * 1000
-
-    def check(self, step: str) -> None:
-        if self._remaining_ms() < self._reserve_ms:
-            raise ControlPlaneError(f"not enough time left to {step}; stopped before it (run the update again)")
-
-
 def unlimited() -> Budget:
-    return Budget(lambda: 10**9)
+    return Budget(lambda: 10**9, CALL_RESERVE_S)
 
 
 @dataclass(frozen=True)
