@@ -1,0 +1,45 @@
+<?php
+/**
+ * Database connection settings, shared by REDCap's database.php and the first-boot code.
+ * IAM mode (the only one the stack uses): a fresh IAM token per connection, over TLS verified
+ * against the RDS CA bundle. Password mode exists for local runs and tests only.
+ */
+declare(strict_types=1);
+
+require_once __DIR__ . '/config.php';
+require_once __DIR__ . '/aws.php';
+
+const RC_DB_CA_BUNDLE = '/etc/ssl/certs/rds-ca-bundle.pem';
+
+/** @return array{host:string,port:int,name:string,user:string,password:string} */
+function rc_db_settings(bool $reader = false, ?int $now = null): array
+{
+    $host = $reader ? rc_env('DB_READ_HOSTNAME') : rc_env('DB_HOSTNAME');
+    if ($host === null) {
+        throw new RcConfigError('DB_READ_HOSTNAME: not set (no read replica)');
+    }
+    $port = (int) rc_env('DB_PORT');
+    if (rc_db_auth_mode() === 'password') {
+        // Local runs only: the stack never sets DB_AUTH_MODE.
+        $user = rc_env('DB_IAM_USER') ?? 'redcap';
+        $password = (string) rc_env('DB_PASSWORD');
+    } else {
+        $user = (string) rc_env('DB_IAM_USER');
+        $password = rc_rds_auth_token($host, $port, $user, (string) rc_env('REDCAP_REGION'), rc_role_credentials($now), $now);
+    }
+    return ['host' => $host, 'port' => $port, 'name' => (string) rc_env('DB_NAME'), 'user' => $user, 'password' => $password];
+}
+
+/** A TLS connection (server certificate verified) for the image's own SQL. */
+function rc_db_connect(): mysqli
+{
+    mysqli_report(MYSQLI_REPORT_ERROR | MYSQLI_REPORT_STRICT);
+    $s = rc_db_settings();
+    $db = mysqli_init();
+    $db->options(MYSQLI_OPT_CONNECT_TIMEOUT, 5);
+    $db->options(MYSQLI_OPT_SSL_VERIFY_SERVER_CERT, true);
+    $db->ssl_set(null, null, RC_DB_CA_BUNDLE, null, null);
+    $db->real_connect($s['host'], $s['user'], $s['password'], null, $s['port'], null, MYSQLI_CLIENT_SSL);
+    $db->set_charset('utf8mb4');
+    return $db;
+}

@@ -1,0 +1,202 @@
+<?php
+/**
+ * First boot: wait for the database, take the install lock, run REDCap's own unattended
+ * installer when the schema is absent, then seed redcap_config in one transaction. Only the
+ * instance holding the lock installs; the others wait for it and find the work done.
+ */
+declare(strict_types=1);
+
+require_once __DIR__ . '/db.php';
+
+const RC_LOCK_NAME = 'redcap_image_install';
+const RC_LOCK_WAIT_SECONDS = 900;
+const RC_READY_FLAG = '/run/redcap/ready';
+const RC_WEBROOT = '/var/www/redcap';
+
+final class RcInstallError extends RuntimeException {}
+
+/** Connects with bounded retries and backoff; every failed attempt is logged with its cause. */
+function rc_wait_for_database(int $waitSeconds): mysqli
+{
+    $deadline = time() + $waitSeconds;
+    $delay = 1;
+    for ($attempt = 1; ; $attempt++) {
+        try {
+            return rc_db_connect();
+        } catch (mysqli_sql_exception | RcAwsError $e) {
+            // mysqli messages carry host and user, never the password or token.
+            $cause = $e instanceof mysqli_sql_exception ? "MySQL error {$e->getCode()}: {$e->getMessage()}" : $e->getMessage();
+            if (time() + $delay > $deadline) {
+                throw new RcInstallError("database unreachable after $attempt attempts in {$waitSeconds}s: $cause");
+            }
+            rc_log('warning', 'database not reachable yet; retrying', ['attempt' => $attempt, 'retry_in_s' => $delay, 'cause' => $cause]);
+            sleep($delay);
+            $delay = min($delay * 2, 30);
+        }
+    }
+}
+
+function rc_schema_installed(mysqli $db): bool
+{
+    $name = $db->real_escape_string((string) rc_env('DB_NAME'));
+    $r = $db->query("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = '$name' AND table_name = 'redcap_config'");
+    return (int) $r->fetch_row()[0] === 1;
+}
+
+function rc_config_value(mysqli $db, string $field): ?string
+{
+    $stmt = $db->prepare('SELECT value FROM redcap_config WHERE field_name = ?');
+    $stmt->bind_param('s', $field);
+    $stmt->execute();
+    $row = $stmt->get_result()->fetch_row();
+    return $row === null ? null : (string) $row[0];
+}
+
+/** REDCap's install.php in auto mode, in its own PHP process (it calls exit and prints SQL). */
+function rc_run_redcap_installer(): void
+{
+    $code = '$_GET["auto"] = 1; $_GET["sql"] = 1; $_SERVER["REQUEST_METHOD"] = "POST";'
+        . ' $_SERVER["HTTP_HOST"] = "localhost"; $_SERVER["REQUEST_URI"] = "/install.php";'
+        . ' $_SERVER["PHP_SELF"] = "/install.php"; $_SERVER["SCRIPT_NAME"] = "/install.php";'
+        . ' chdir("' . RC_WEBROOT . '"); require "install.php";';
+    $proc = proc_open([PHP_BINARY, '-d', 'display_errors=stderr', '-r', $code], [1 => ['pipe', 'w'], 2 => ['pipe', 'w']], $pipes, RC_WEBROOT);
+    if (!is_resource($proc)) {
+        throw new RcInstallError('could not start REDCap installer');
+    }
+    $out = stream_get_contents($pipes[1]);
+    $err = stream_get_contents($pipes[2]);
+    fclose($pipes[1]);
+    fclose($pipes[2]);
+    $status = proc_close($proc);
+    if ($status !== 0) {
+        throw new RcInstallError("REDCap installer exited with $status: " . substr(trim((string) $err ?: (string) $out), -500));
+    }
+}
+
+/** What the stack seeds on first install; later boots never touch these rows. */
+function rc_seed_rows(): array
+{
+    $from = (string) rc_env('REDCAP_FROM_EMAIL');
+    $s3 = rc_secret('S3_USER_SECRET');
+    $rows = [
+        'edoc_storage_option' => '2',
+        'amazon_s3_bucket' => (string) rc_env('S3_BUCKET'),
+        'amazon_s3_endpoint' => (string) rc_env('REDCAP_REGION'),
+        'from_email' => $from,
+        'homepage_contact_email' => $from,
+        'project_contact_email' => $from,
+        'auto_report_stats' => '0',
+    ];
+    if (rc_env('REDCAP_BASE_URL') !== null) {
+        $rows['redcap_base_url'] = (string) rc_env('REDCAP_BASE_URL');
+    }
+    // Afterwards the key rotation function owns these two rows.
+    if (isset($s3['AccessKeyId'])) {
+        $rows['amazon_s3_key'] = $s3['AccessKeyId'];
+        $rows['amazon_s3_secret'] = $s3['SecretAccessKey'];
+    }
+    // Written last in the same transaction: REDCap is never "none" once this commits.
+    $rows['auth_meth_global'] = 'table';
+    return $rows;
+}
+
+function rc_set_config(mysqli $db, string $field, string $value): void
+{
+    $stmt = $db->prepare('INSERT INTO redcap_config (field_name, value) VALUES (?, ?) ON DUPLICATE KEY UPDATE value = VALUES(value)');
+    $stmt->bind_param('ss', $field, $value);
+    $stmt->execute();
+}
+
+/** The initial administrator: table login with the stack's generated password, changed at first login. */
+function rc_seed_admin(mysqli $db): string
+{
+    $admin = rc_secret('REDCAP_ADMIN_SECRET');
+    $user = $admin['username'];
+    $stmt = $db->prepare('SELECT super_user FROM redcap_user_information WHERE username = ?');
+    $stmt->bind_param('s', $user);
+    $stmt->execute();
+    $row = $stmt->get_result()->fetch_row();
+    if ($row === null || (int) $row[0] !== 1) {
+        throw new RcInstallError("REDCAP_ADMIN_SECRET: username is not a REDCap super user after install");
+    }
+    $algo = rc_config_value($db, 'password_algo') ?? 'md5';
+    if (!in_array($algo, hash_algos(), true)) {
+        throw new RcInstallError("redcap_config password_algo names an unknown hash");
+    }
+    $salt = rc_random_salt(100);
+    $hash = hash($algo, $admin['password'] . $salt);
+    $stmt = $db->prepare('INSERT INTO redcap_auth (username, password, password_salt, legacy_hash, temp_pwd) VALUES (?, ?, ?, 0, 1)'
+        . ' ON DUPLICATE KEY UPDATE password = VALUES(password), password_salt = VALUES(password_salt), legacy_hash = 0, temp_pwd = 1');
+    $stmt->bind_param('sss', $user, $hash, $salt);
+    $stmt->execute();
+    return $user;
+}
+
+function rc_random_salt(int $length): string
+{
+    $alphabet = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
+    $out = '';
+    for ($i = 0; $i < $length; $i++) {
+        $out .= $alphabet[random_int(0, strlen($alphabet) - 1)];
+    }
+    return $out;
+}
+
+/** Returns what happened: installed, seeded, or already-configured. */
+function rc_first_boot(int $waitSeconds): string
+{
+    $db = rc_wait_for_database($waitSeconds);
+    $db->select_db((string) rc_env('DB_NAME'));
+    $lock = $db->real_escape_string(RC_LOCK_NAME);
+    $got = (int) $db->query("SELECT GET_LOCK('$lock', " . RC_LOCK_WAIT_SECONDS . ')')->fetch_row()[0];
+    if ($got !== 1) {
+        throw new RcInstallError('timed out waiting for the install lock held by another instance');
+    }
+    try {
+        $outcome = 'already-configured';
+        if (!rc_schema_installed($db)) {
+            rc_log('info', 'schema absent: running REDCap\'s unattended installer', ['version' => rc_image_version()]);
+            $started = microtime(true);
+            rc_run_redcap_installer();
+            if (!rc_schema_installed($db)) {
+                throw new RcInstallError('REDCap installer finished but redcap_config does not exist');
+            }
+            rc_log('info', 'REDCap installed', ['seconds' => round(microtime(true) - $started, 2)]);
+            $outcome = 'installed';
+        }
+        $auth = rc_config_value($db, 'auth_meth_global');
+        if ($auth === null || $auth === 'none') {
+            // Right after install, or when an earlier boot died before seeding committed.
+            $db->begin_transaction();
+            try {
+                $rows = rc_seed_rows();
+                foreach ($rows as $field => $value) {
+                    rc_set_config($db, $field, $value);
+                }
+                $admin = rc_seed_admin($db);
+                $db->commit();
+            } catch (Throwable $e) {
+                $db->rollback();
+                throw $e;
+            }
+            rc_log('info', 'redcap_config seeded', ['rows' => array_keys($rows), 'administrator' => $admin]);
+            $outcome = $outcome === 'installed' ? 'installed' : 'seeded';
+        }
+        // The stack owns the replica switch: it follows DbReaderCount on every boot.
+        rc_set_config($db, 'read_replica_enable', rc_env('DB_READ_HOSTNAME') !== null ? '1' : '0');
+        $installedVersion = rc_config_value($db, 'redcap_version');
+        if ($installedVersion !== rc_image_version()) {
+            rc_log('warning', 'database holds another REDCap version: an administrator must run the upgrade', [
+                'database_version' => $installedVersion, 'image_version' => rc_image_version()]);
+        }
+    } finally {
+        $db->query("SELECT RELEASE_LOCK('$lock')");
+        $db->close();
+    }
+    return $outcome;
+}
+
+function rc_image_version(): string
+{
+    return trim((string) file_get_contents(__DIR__ . '/../REDCAP_VERSION'));
+}
