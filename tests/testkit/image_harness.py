@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from redcap_ctl.database import app_user_statements, schema_statement
-from testkit.redcap_release import STANDIN_VERSION, write_release_zip
+from testkit.redcap_release import write_release_zip
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTAINERS = ROOT / "containers"
@@ -142,7 +142,9 @@ def build_redcap_image(zip_path: Path, ca_bundle: Path, tag: str | None = None) 
 
 
 def build_mariadb_image() -> None:
-    podman("build", "--pull=never", "--format", "docker", "-t", MARIADB_IMAGE, str(ROOT / "tests" / "image" / "mariadb"))
+    podman(
+        "build", "--pull=never", "--format", "docker", "-t", MARIADB_IMAGE, str(ROOT / "tests" / "image" / "mariadb")
+    )
 
 
 def build_standin_image(workdir: Path, pki: Pki) -> dict[str, str]:
@@ -180,7 +182,10 @@ class MariaDB:
     def create_schema_and_user(self, db_name: str, user: str, password: str) -> None:
         """The same statements as the stack's database custom resource, password-identified."""
         quoted = password.replace("\\", "\\\\").replace("'", "\\'")
-        stmts = [schema_statement(db_name), *app_user_statements(db_name, user, authentication=f"IDENTIFIED BY '{quoted}'")]
+        stmts = [
+            schema_statement(db_name),
+            *app_user_statements(db_name, user, authentication=f"IDENTIFIED BY '{quoted}'"),
+        ]
         self.sql(";\n".join(stmts) + ";\n")
 
     def stop(self) -> None:
@@ -207,13 +212,26 @@ class RedcapContainer:
         env_file = self.workdir / f"{self.name}.env"
         env_file.touch(mode=0o600)
         env_file.write_text("".join(f"{k}={v}\n" for k, v in self.env.items()))
-        podman("run", "-d", "--network", "host", "--name", self.name, "--env-file", str(env_file), *self.extra_args, self.image)
+        podman(
+            "run",
+            "-d",
+            "--network",
+            "host",
+            "--name",
+            self.name,
+            "--env-file",
+            str(env_file),
+            *self.extra_args,
+            self.image,
+        )
         return self
 
-    def get(self, path: str, headers: dict[str, str] | None = None, timeout: float = 10) -> tuple[int, str, dict[str, str]]:
-        req = urllib.request.Request(self.base + path, headers=headers or {})  # noqa: S310 - loopback only
+    def get(
+        self, path: str, headers: dict[str, str] | None = None, timeout: float = 10
+    ) -> tuple[int, str, dict[str, str]]:
+        req = urllib.request.Request(self.base + path, headers=headers or {})
         try:
-            with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
                 return resp.status, resp.read().decode(errors="replace"), dict(resp.headers)
         except urllib.error.HTTPError as err:
             return err.code, err.read().decode(errors="replace"), dict(err.headers)

@@ -94,7 +94,7 @@ def _page(title: str, depth: int) -> str:
 def release_files(version: str = STANDIN_VERSION) -> dict[str, str]:
     """Path inside the zip -> content."""
     v = f"redcap/redcap_v{version}"
-    files = {
+    return {
         "redcap/index.php": _page("REDCap", 0),
         "redcap/database.php": "<?php\n// Fill in your connection settings.\n$hostname = '';\n$db = '';\n"
         "$username = '';\n$password = '';\n$salt = '';\n",
@@ -114,7 +114,6 @@ def release_files(version: str = STANDIN_VERSION) -> dict[str, str]:
         f"{v}/Resources/css/style.css": "body { font-family: sans-serif; }\n",
         f"{v}/Libraries/vendor/aws/aws-sdk-php/src/Sdk.php": "<?php\nnamespace Aws;\nclass Sdk {}\n",
     }
-    return files
 
 
 def write_release_zip(directory: Path, version: str = STANDIN_VERSION) -> Path:

@@ -8,6 +8,18 @@ has no IAM plugin) run exactly the same grants.
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from redcap_ctl.budget import Budget
+from redcap_ctl.errors import ControlPlaneError, InputError
+
+if TYPE_CHECKING:
+    from mypy_boto3_rds_data import RDSDataServiceClient
 
 # What REDCap's installer and upgrader need on its own schema, and nothing server-wide
 # (no GRANT OPTION, no replication, no FILE/PROCESS/SUPER).
@@ -56,3 +68,151 @@ def app_user_statements(db_name: str, user: str, *, authentication: str = IAM_AU
         f"ALTER USER {account} REQUIRE SSL",
         f"GRANT {', '.join(REDCAP_PRIVILEGES)} ON `{name}`.* TO {account}",
     ]
+
+
+# ----- The custom resources (Custom::RedcapDatabase, Custom::RedcapBaseUrl) -----
+# They run SQL as the Aurora master user through the RDS Data API. That identity stays with
+# these resources (and break-glass use): the running REDCap never reads the master secret.
+
+_ARN = re.compile(r"^arn:aws[a-z-]*:(rds|secretsmanager):[a-z0-9-]+:\d{12}:.+$")
+_BASE_URL = re.compile(r"^https://[A-Za-z0-9.-]+(:\d+)?/$")
+_NOT_INSTALLED = ("doesn't exist", "does not exist")
+
+
+class DatabaseUnavailable(ControlPlaneError):
+    """The Data API could not run a statement; the message names the step, never SQL values."""
+
+
+@dataclass(frozen=True)
+class Target:
+    cluster_arn: str
+    secret_arn: str
+    database: str
+
+
+@dataclass(frozen=True)
+class DatabaseProps:
+    target: Target
+    iam_user: str
+
+
+@dataclass(frozen=True)
+class BaseUrlProps:
+    target: Target
+    base_url: str
+
+
+def _string(props: Mapping[str, Any], field: str) -> str:
+    value = props.get(field)
+    if not isinstance(value, str) or not value:
+        raise InputError(field, "required (a non-empty string)")
+    return value
+
+
+def _target(props: Mapping[str, Any]) -> Target:
+    cluster, secret = _string(props, "ClusterArn"), _string(props, "SecretArn")
+    if not _ARN.match(cluster) or ":cluster:" not in cluster:
+        raise InputError("ClusterArn", "must be an Aurora cluster ARN")
+    if not _ARN.match(secret) or ":secret:" not in secret:
+        raise InputError("SecretArn", "must be a Secrets Manager secret ARN")
+    db = _string(props, "DatabaseName")
+    try:
+        identifier(db, "DatabaseName")
+    except DatabaseSetupError as err:
+        raise InputError("DatabaseName", str(err).split(" ", 1)[1]) from None
+    return Target(cluster, secret, db)
+
+
+def parse_database_props(props: Mapping[str, Any]) -> DatabaseProps:
+    user = _string(props, "IamUserName")
+    try:
+        identifier(user, "IamUserName")
+    except DatabaseSetupError as err:
+        raise InputError("IamUserName", str(err).split(" ", 1)[1]) from None
+    return DatabaseProps(_target(props), user)
+
+
+def parse_base_url_props(props: Mapping[str, Any]) -> BaseUrlProps:
+    url = _string(props, "BaseUrl")
+    if not url.startswith("https://"):
+        url = "https://" + url
+    if not url.endswith("/"):
+        url += "/"
+    if not _BASE_URL.match(url):
+        raise InputError("BaseUrl", "must be a host name or an https:// URL")
+    return BaseUrlProps(_target(props), url)
+
+
+def _execute(
+    rds_data: RDSDataServiceClient,
+    target: Target,
+    sql: str,
+    step: str,
+    budget: Budget,
+    *,
+    database: str | None = None,
+    parameters: list[Any] | None = None,
+) -> Any:
+    """One statement; waits out Aurora's auto-pause resume within the time budget."""
+    kwargs: dict[str, Any] = {"resourceArn": target.cluster_arn, "secretArn": target.secret_arn, "sql": sql}
+    if database:
+        kwargs["database"] = database
+    if parameters:
+        kwargs["parameters"] = parameters
+    delay = 2.0
+    while True:
+        budget.check(step)
+        try:
+            return rds_data.execute_statement(**kwargs)
+        except ClientError as err:
+            code = str(err.response.get("Error", {}).get("Code", ""))
+            if code == "DatabaseResumingException":
+                budget.sleep(delay, "the Aurora cluster to resume")
+                delay = min(delay * 2, 15)
+                continue
+            message = str(err.response.get("Error", {}).get("Message", ""))
+            # Data API messages quote MySQL's error text, which names objects, never parameter values.
+            raise DatabaseUnavailable(f"{step} failed: {code}: {message[:300]}") from None
+
+
+def ensure_database(rds_data: RDSDataServiceClient, props: DatabaseProps, budget: Budget) -> dict[str, str]:
+    """Create/Update: REDCap's schema and its IAM-authenticated user, idempotently."""
+    t = props.target
+    _execute(rds_data, t, schema_statement(t.database), "creating the REDCap schema", budget)
+    for sql in app_user_statements(t.database, props.iam_user):
+        _execute(rds_data, t, sql, f"preparing database user {props.iam_user}", budget)
+    return {"DatabaseName": t.database, "IamUserName": props.iam_user}
+
+
+def set_base_url(
+    rds_data: RDSDataServiceClient,
+    props: BaseUrlProps,
+    previous: str | None,
+    budget: Budget,
+    wait: float = 10.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> str:
+    """Point ``redcap_base_url`` at the service, unless an administrator has chosen another URL.
+
+    The row is changed only while it is empty or still holds what the stack wrote before
+    (``previous``). REDCap may still be installing when the service reports RUNNING (its health
+    check answers before install), so a missing table is waited for within the budget.
+    """
+    t = props.target
+    sql = (
+        "UPDATE redcap_config SET value = :url WHERE field_name = 'redcap_base_url'"
+        " AND (value IS NULL OR value = '' OR value = :previous)"
+    )
+    params = [
+        {"name": "url", "value": {"stringValue": props.base_url}},
+        {"name": "previous", "value": {"stringValue": previous or props.base_url}},
+    ]
+    while True:
+        try:
+            resp = _execute(rds_data, t, sql, "setting redcap_base_url", budget, database=t.database, parameters=params)
+        except DatabaseUnavailable as err:
+            if any(m in str(err) for m in _NOT_INSTALLED):
+                budget.sleep(wait, "REDCap's first install to create redcap_config")
+                continue
+            raise
+        return "updated" if int(resp.get("numberOfRecordsUpdated", 0)) else "kept"

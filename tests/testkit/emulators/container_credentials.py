@@ -19,8 +19,8 @@ from typing import Any
 @dataclass
 class CredentialsEndpoint:
     access_key_id: str = "ASIAEXAMPLEIMAGETEST"
-    secret_access_key: str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"  # noqa: S105 - AWS's documented example
-    token: str = "IQoJb3JpZ2luX2VjEXAMPLETOKEN"  # noqa: S105
+    secret_access_key: str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+    token: str = "IQoJb3JpZ2luX2VjEXAMPLETOKEN"
     authorization: str = "local-test-authorization"
     lifetime: dt.timedelta = dt.timedelta(hours=6)
     requests: int = 0

@@ -26,11 +26,13 @@ function rc_wait_for_database(int $waitSeconds): mysqli
         } catch (mysqli_sql_exception | RcAwsError $e) {
             // mysqli messages carry host and user, never the password or token.
             $cause = $e instanceof mysqli_sql_exception ? "MySQL error {$e->getCode()}: {$e->getMessage()}" : $e->getMessage();
-            if (time() + $delay > $deadline) {
+            $left = $deadline - time();
+            if ($left <= 0) {
                 throw new RcInstallError("database unreachable after $attempt attempts in {$waitSeconds}s: $cause");
             }
-            rc_log('warning', 'database not reachable yet; retrying', ['attempt' => $attempt, 'retry_in_s' => $delay, 'cause' => $cause]);
-            sleep($delay);
+            $wait = min($delay, $left);
+            rc_log('warning', 'database not reachable yet; retrying', ['attempt' => $attempt, 'retry_in_s' => $wait, 'cause' => $cause]);
+            sleep($wait);
             $delay = min($delay * 2, 30);
         }
     }

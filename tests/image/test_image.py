@@ -1,0 +1,412 @@
+"""The REDCap image, run for real: podman, a real MariaDB (TLS only), SMTP and credentials
+stand-ins, all on loopback. Everything is checked over HTTP, SQL and the container's logs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import email
+import hashlib
+import json
+import subprocess
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from testkit.image_harness import MariaDB, RedcapContainer, podman, podman_env
+
+from .conftest import ADMIN_PASSWORD, BuiltImage, Database, Smtp
+
+HEALTH = "/healthz"
+PAGES = ("/", "/index.php", "/redcap_v15.5.1/index.php", "/api/", "/surveys/", "/install.php?auto=1")
+
+
+def wait_ready(container: RedcapContainer, timeout: float = 90) -> float:
+    return container.wait_for(HEALTH, 200, timeout=timeout, need='"ready":true')
+
+
+def config(mariadb: MariaDB, database: Database) -> dict[str, str]:
+    return {row[0]: row[1] for row in mariadb.sql("SELECT field_name, value FROM redcap_config", database.name)}
+
+
+class HeldLock:
+    """Holds the image's install lock from another session, as a slow first installer would."""
+
+    def __init__(self, mariadb: MariaDB) -> None:
+        cmd = ["podman", "exec", "-i", mariadb.name, "mariadb", "--socket=/tmp/mariadb.sock", "-N", "-B", "--unbuffered"]
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=podman_env())
+        assert self.proc.stdin is not None
+        assert self.proc.stdout is not None
+        self.proc.stdin.write("SELECT GET_LOCK('redcap_image_install', 10);\n")
+        self.proc.stdin.flush()
+        assert self.proc.stdout.readline().strip() == "1"
+
+    def release(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        self.proc.wait(timeout=20)
+
+
+def test_health_answers_before_install_and_every_other_page_is_503(make_container, mariadb, database):
+    lock = HeldLock(mariadb)
+    try:
+        c = make_container()
+        c.wait_for(HEALTH, 200, timeout=30)
+        assert c.health() == {"status": "ok", "ready": False}
+        for path in PAGES:
+            status, body, headers = c.get(path)
+            assert status == 503, (path, status, body)
+            assert headers.get("Retry-After") == "30"
+        # Nothing was installed while the lock was held elsewhere.
+        assert mariadb.sql(f"SHOW TABLES FROM `{database.name}`") == []
+    finally:
+        lock.release()
+    wait_ready(c)
+    assert c.health() == {"status": "ok", "ready": True}
+
+
+def test_health_needs_no_database_round_trip(make_container, mariadb, database):
+    c = make_container()
+    wait_ready(c)
+    before = int(mariadb.sql("SHOW GLOBAL STATUS LIKE 'Connections'")[0][1])
+    for _ in range(20):
+        assert c.health()["status"] == "ok"
+    after = int(mariadb.sql("SHOW GLOBAL STATUS LIKE 'Connections'")[0][1])
+    assert after - before <= 1  # the SHOW itself
+
+
+def test_two_instances_started_together_install_once(make_container, mariadb, database):
+    first, second = make_container(start=False), make_container(start=False)
+    threads = [threading.Thread(target=c.start) for c in (first, second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wait_ready(first)
+    wait_ready(second)
+    logs = first.logs() + second.logs()
+    assert logs.count('"message":"REDCap installed"') == 1
+    assert logs.count('"message":"redcap_config seeded"') == 1
+    assert mariadb.sql("SELECT COUNT(*) FROM redcap_history_version", database.name) == [["1"]]
+
+
+def test_no_page_is_served_without_login(make_container):
+    c = make_container()
+    wait_ready(c)
+    for path in PAGES:
+        status, body, _ = c.get(path)
+        assert status == 200, (path, status)
+        assert "Control Center" not in body, path
+    for path in ("/", "/api/", "/surveys/", "/redcap_v15.5.1/index.php"):
+        assert 'id="login"' in c.get(path)[1], path
+
+
+def test_config_rows_seeded_once_and_kept_on_later_boots(make_container, mariadb, database):
+    c = make_container()
+    wait_ready(c)
+    rows = config(mariadb, database)
+    assert rows["auth_meth_global"] == "table"
+    assert rows["redcap_base_url"] == "https://redcap.example.org/"
+    assert rows["edoc_storage_option"] == "2"
+    assert rows["amazon_s3_bucket"] == "redcap-files-123456789012"
+    assert rows["amazon_s3_endpoint"] == "us-east-1"
+    assert rows["amazon_s3_key"] == "AKIAFIRSTKEY0000"
+    assert rows["from_email"] == rows["project_contact_email"] == "redcap@example.org"
+    assert rows["password_algo"] == "sha512"  # REDCap's installer chose it; the image never changes it
+    assert rows["read_replica_enable"] == "0"
+    # The administrator: table login, the stack's password, a new one asked at first login.
+    (user, hashed, salt, legacy, temp) = mariadb.sql(
+        "SELECT username, password, password_salt, legacy_hash, temp_pwd FROM redcap_auth", database.name
+    )[0]
+    assert (user, legacy, temp) == ("site_admin", "0", "1")
+    assert len(salt) == 100
+    assert hashed == hashlib.sha512((ADMIN_PASSWORD + salt).encode()).hexdigest()
+    c.remove()
+
+    # An administrator and the key rotation change rows; the next boot keeps their values.
+    mariadb.sql(
+        "UPDATE redcap_config SET value = 'admin@example.org' WHERE field_name = 'from_email';"
+        "UPDATE redcap_config SET value = 'AKIAROTATEDKEY00' WHERE field_name = 'amazon_s3_key';"
+        "UPDATE redcap_auth SET temp_pwd = 0, password = 'changed';",
+        database.name,
+    )
+    again = make_container(env={"REDCAP_BASE_URL": "https://other.example.org/"})
+    wait_ready(again)
+    assert '"outcome":"already-configured"' in again.logs()
+    after = config(mariadb, database)
+    assert after["from_email"] == "admin@example.org"
+    assert after["amazon_s3_key"] == "AKIAROTATEDKEY00"
+    assert after["redcap_base_url"] == "https://redcap.example.org/"
+    assert mariadb.sql("SELECT temp_pwd, password FROM redcap_auth", database.name) == [["0", "changed"]]
+
+
+def test_authentication_none_is_never_served_again(make_container, mariadb, database):
+    c = make_container()
+    wait_ready(c)
+    c.remove()
+    mariadb.sql("UPDATE redcap_config SET value = 'none' WHERE field_name = 'auth_meth_global'", database.name)
+    again = make_container()
+    wait_ready(again)
+    assert config(mariadb, database)["auth_meth_global"] == "table"
+    assert 'id="login"' in again.get("/")[1]
+
+
+def test_mail_reaches_ses_through_starttls_with_the_configuration_set(make_container, smtp: Smtp):
+    c = make_container()
+    wait_ready(c)
+    before = len(smtp.server.messages)
+    script = "exit(mail('someone@example.org', 'REDCap test', 'Hello from REDCap') ? 0 : 1);"
+    c.exec("php", "-r", script)
+    deadline = time.monotonic() + 10
+    while len(smtp.server.messages) == before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(smtp.server.messages) == before + 1
+    message = email.message_from_bytes(smtp.server.messages[-1])
+    assert message["X-SES-CONFIGURATION-SET"] == "redcap-events"
+    assert message["Subject"] == "REDCap test"
+    assert smtp.username in smtp.server.logins
+    # The credentials file is the web user's alone.
+    assert c.exec("stat", "-c", "%U %a", "/run/redcap/msmtprc").strip() == "redcap 600"
+
+
+def test_mail_is_off_with_a_clear_message_before_the_first_ses_rotation(make_container):
+    c = make_container(env={"SES_USER_SECRET": json.dumps({"UserName": "redcap-ses"})})
+    wait_ready(c)
+    assert "mail is off until the first SES key rotation" in c.logs()
+    done = subprocess.run(
+        ["podman", "exec", c.name, "php", "-r", "exit(mail('a@example.org', 's', 'b') ? 0 : 1);"],
+        capture_output=True,
+        text=True,
+        env=podman_env(),
+        check=False,
+    )
+    assert done.returncode == 1
+
+
+@pytest.mark.parametrize(
+    ("env", "drop", "message"),
+    [
+        ({}, ("DB_PORT",), "DB_PORT: required but not set"),
+        ({"LISTEN_PORT": "http"}, (), "LISTEN_PORT: must be a port number"),
+        ({"HEALTH_CHECK_PATH": "/"}, (), "HEALTH_CHECK_PATH: must not be /"),
+        ({"REDCAP_FROM_EMAIL": "not-an-address"}, (), "REDCAP_FROM_EMAIL: must be an email address"),
+        (
+            {"SES_USER_SECRET": '{"UserName": "u", "SmtpUsername": "x", "SmtpPassword": oops'},
+            (),
+            "SES_USER_SECRET: not valid JSON",
+        ),
+        ({"S3_USER_SECRET": '{"UserName": "u", "AccessKeyId": "AKIA-ONLY-HALF"}'}, (), "S3_USER_SECRET: needs all of"),
+        (
+            {"REDCAP_ADMIN_SECRET": '{"username": "site_admin"}'},
+            (),
+            "REDCAP_ADMIN_SECRET: missing or empty key password",
+        ),
+        ({"DB_SALT": "short"}, (), "DB_SALT: must be at least 16 characters"),
+        ({"DB_AUTH_MODE": "trust"}, (), "DB_AUTH_MODE: must be iam or password"),
+    ],
+)
+def test_bad_environment_exits_with_one_line_naming_the_variable(make_container, env, drop, message):
+    c = make_container(env=env, drop=drop)
+    assert c.wait_exit(timeout=30) == 64
+    logs = c.logs().strip().splitlines()
+    assert logs == [f"configuration error: {logs[0].split(': ', 1)[1]}"]
+    assert message in logs[0]
+    for value in env.values():
+        if len(value) > 8:
+            assert value not in logs[0]
+
+
+def test_unreachable_database_retries_with_backoff_then_exits_with_the_cause(make_container):
+    from testkit.image_harness import free_port
+
+    c = make_container(env={"DB_PORT": str(free_port()), "REDCAP_DB_WAIT_SECONDS": "6"})
+    started = time.monotonic()
+    assert c.wait_exit(timeout=60) == 69
+    assert time.monotonic() - started >= 5
+    logs = c.logs()
+    retries = [json.loads(line) for line in logs.splitlines() if "retrying" in line]
+    assert len(retries) >= 2
+    waits = [r["retry_in_s"] for r in retries]
+    assert waits[:2] == [1, 2]  # doubling backoff, the last wait clamped to the deadline
+    assert sum(waits) <= 6
+    assert "database unreachable after" in logs
+    assert "MySQL error 2002" in logs
+
+
+def test_iam_mode_fetches_credentials_from_the_endpoint_and_sends_a_token(make_container, credentials):
+    env = {
+        "DB_AUTH_MODE": "",
+        "DB_PASSWORD": "",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI": credentials.url,
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN": credentials.authorization,
+        "REDCAP_DB_WAIT_SECONDS": "2",
+    }
+    before = credentials.requests
+    c = make_container(env=env)
+    assert c.wait_exit(timeout=60) == 69
+    logs = c.logs()
+    # MariaDB has no IAM plugin: the token is refused as a password, which proves it was sent.
+    assert "Access denied for user" in logs
+    assert credentials.requests > before
+    assert credentials.secret_access_key not in logs
+    assert credentials.token not in logs
+    assert "X-Amz-Signature" not in logs
+
+
+def test_token_is_byte_for_byte_botocore_generate_db_auth_token(built_image: BuiltImage):
+    from unittest import mock
+
+    import botocore.session
+
+    creds = {
+        "AccessKeyId": "AKIDEXAMPLE",
+        "SecretAccessKey": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+        "Token": "tok/en+==",
+    }
+    now = 1764331200  # 2025-11-28T12:00:00Z
+    cases = [
+        ("db.cluster-abc.us-east-1.rds.amazonaws.com", 3306, "redcap_iam", "us-east-1", creds),
+        (
+            "reader.cluster-ro-x.eu-west-2.rds.amazonaws.com",
+            13306,
+            "user_with_underscore",
+            "eu-west-2",
+            {**creds, "Token": None},
+        ),
+    ]
+    for host, port, user, region, c in cases:
+        php = (
+            "require '/opt/redcap-image/lib/aws.php';"
+            f"echo rc_rds_auth_token({json.dumps(host)}, {port}, {json.dumps(user)}, {json.dumps(region)},"
+            f" json_decode({json.dumps(json.dumps(c))}, true), {now});"
+        )
+        ours = podman("run", "--rm", "--network", "none", "--entrypoint", "php", built_image.ref, "-r", php)
+        session = botocore.session.Session()
+        session.set_credentials(c["AccessKeyId"], c["SecretAccessKey"], c["Token"])
+        client = session.create_client("rds", region_name=region)
+        frozen = dt.datetime.fromtimestamp(now, dt.UTC).replace(tzinfo=None)
+        with mock.patch("botocore.auth.get_current_datetime", return_value=frozen):
+            theirs = client.generate_db_auth_token(host, port, user, Region=region)
+        assert ours == theirs
+
+
+def test_credentials_are_cached_until_shortly_before_they_expire(built_image: BuiltImage, credentials):
+    php = "require '/opt/redcap-image/lib/aws.php';for ($i = 0; $i < 5; $i++) { rc_role_credentials(); }echo 'ok';"
+    args = [
+        *("run", "--rm", "--network", "host", "--entrypoint", "php"),
+        *("-e", f"AWS_CONTAINER_CREDENTIALS_FULL_URI={credentials.url}"),
+        *("-e", f"AWS_CONTAINER_AUTHORIZATION_TOKEN={credentials.authorization}"),
+        *(built_image.ref, "-r", php),
+    ]
+    before = credentials.requests
+    assert podman(*args) == "ok"
+    assert credentials.requests == before + 1
+    # Credentials that expire within the refresh margin (5 minutes) are fetched again each time.
+    credentials.lifetime = dt.timedelta(minutes=4)
+    try:
+        before = credentials.requests
+        assert podman(*args) == "ok"
+        assert credentials.requests == before + 5
+    finally:
+        credentials.lifetime = dt.timedelta(hours=6)
+
+
+def test_runs_as_non_root_with_an_immutable_web_root(make_container):
+    c = make_container()
+    wait_ready(c)
+    assert c.exec("id", "-u").strip() == "10001"
+    users = {line.split()[0] for line in podman("top", c.name, "user").splitlines()[1:]}
+    assert users == {"redcap"}
+    assert (
+        c.exec("sh", "-c", "touch /var/www/redcap/index.php 2>/dev/null && echo writable || echo read-only").strip()
+        == "read-only"
+    )
+    for folder in ("temp", "edocs", "modules"):
+        probe = f"/var/www/redcap/{folder}/probe"
+        c.exec("sh", "-c", f"echo x > {probe} && rm {probe}")
+
+
+def test_sigterm_stops_the_container_in_under_two_seconds(make_container):
+    c = make_container()
+    wait_ready(c)
+    started = time.monotonic()
+    podman("stop", "-t", "10", c.name)
+    assert time.monotonic() - started < 2.0
+    assert int(podman("inspect", "-f", "{{.State.ExitCode}}", c.name).strip()) in (0, 143)
+
+
+def test_apache_denies_private_folders_rewrites_old_versions_and_hides_itself(make_container):
+    c = make_container()
+    wait_ready(c)
+    for path in ("/temp/", "/temp/x.csv", "/edocs/index.html", "/webtools2/index.php", "/.htaccess"):
+        assert c.get(path)[0] == 403, path
+    req_status, _, req_headers = _no_redirect(c, "/redcap_v14.9.9/DataEntry/index.php?pid=1")
+    assert req_status == 302
+    assert req_headers["Location"].endswith("/redcap_v15.5.1/DataEntry/index.php?pid=1")
+    _, _, headers = c.get("/")
+    assert headers["Server"] == "Apache"
+    assert "X-Powered-By" not in headers
+    _, _, https_headers = c.get("/", headers={"X-Forwarded-Proto": "https"})
+    assert "max-age" in https_headers.get("Strict-Transport-Security", "")
+
+
+def _no_redirect(c: RedcapContainer, path: str) -> tuple[int, str, dict[str, Any]]:
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", c.port, timeout=5)
+    conn.request("GET", path)
+    resp = conn.getresponse()
+    return resp.status, resp.read().decode(), dict(resp.getheaders())
+
+
+def test_php_settings_match_redcaps_configuration_check(built_image: BuiltImage):
+    keys = [
+        *("max_input_vars", "upload_max_filesize", "post_max_size", "expose_php", "display_errors"),
+        *("session.cookie_secure", "session.cookie_httponly", "opcache.validate_timestamps", "sendmail_path"),
+    ]
+    php = "foreach (json_decode($argv[1]) as $k) { echo $k, '=', ini_get($k), PHP_EOL; }"
+    out = podman(
+        "run", "--rm", "--network", "none", "--entrypoint", "php", built_image.ref, "-r", php, "--", json.dumps(keys)
+    )
+    values = dict(line.split("=", 1) for line in out.splitlines())
+    assert values["max_input_vars"] == "100000"
+    assert values["upload_max_filesize"] == values["post_max_size"] == "64M"
+    assert values["expose_php"] in ("", "0")
+    assert values["display_errors"] in ("", "0")
+    assert values["session.cookie_secure"] == values["session.cookie_httponly"] == "1"
+    assert values["opcache.validate_timestamps"] in ("", "0")
+    assert values["sendmail_path"] == "/opt/redcap-image/bin/sendmail"
+    modules = podman("run", "--rm", "--network", "none", "--entrypoint", "php", built_image.ref, "-m").lower()
+    for ext in (
+        "curl",
+        "openssl",
+        "mbstring",
+        "zip",
+        "dom",
+        "xmlreader",
+        "gd",
+        "fileinfo",
+        "mysqli",
+        "imagick",
+        "apcu",
+    ):
+        assert ext in modules.split(), ext
+
+
+def test_only_redcaps_own_aws_sdk_is_in_the_image(built_image: BuiltImage):
+    found = podman("run", "--rm", "--user", "0", "--network", "none", "--entrypoint", "find", built_image.ref, "/", "-xdev",
+                   "-type", "d", "-name", "aws-sdk-php")  # fmt: skip
+    assert found.split() == ["/var/www/redcap/redcap_v15.5.1/Libraries/vendor/aws/aws-sdk-php"]
+
+
+def test_no_secret_reaches_logs_or_process_arguments(make_container, database, smtp):
+    c = make_container()
+    wait_ready(c)
+    c.get("/")
+    ps = podman("top", c.name, "args")
+    env = c.env
+    secrets_ = [database.password, smtp.password, ADMIN_PASSWORD, env["DB_SALT"], "first-secret-key"]
+    for value in secrets_:
+        assert value not in c.logs()
+        assert value not in ps
