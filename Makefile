@@ -43,8 +43,32 @@ lint: $(VENV)/.installed ## ruff + mypy
 	$(VENV)/bin/mypy layers/shared/redcap_ctl tests/testkit $$(find functions tests/local tests/bench -name "*.py")
 
 .PHONY: unit
-unit: $(VENV)/.installed ## pytest only
-	$(VENV)/bin/pytest
+unit: $(VENV)/.installed ## pytest (everything but the image tests)
+	$(VENV)/bin/pytest --ignore=tests/image
+
+# ----- The REDCap image (containers/redcap; see docs/image.md) -----
+REDCAP_ZIP ?=
+RDS_CA_BUNDLE ?=
+CONTAINER_ENV := CONTAINERS_CONF=$(CURDIR)/containers/podman/containers.conf
+
+.PHONY: container-tools
+container-tools: ## Install podman and debootstrap if missing (root)
+	.ci/install-container-tools
+
+.PHONY: image
+image: container-tools ## Build localhost/redcap:X.Y.Z: make image REDCAP_ZIP=redcapX.Y.Z.zip RDS_CA_BUNDLE=global-bundle.pem
+	@test -n "$(REDCAP_ZIP)" || { echo "REDCAP_ZIP=path/to/redcapX.Y.Z.zip is required"; exit 2; }
+	@test -n "$(RDS_CA_BUNDLE)" || { echo "RDS_CA_BUNDLE=path/to/global-bundle.pem is required (from the RDS truststore)"; exit 2; }
+	$(CONTAINER_ENV) containers/podman/base-image.sh
+	$(CONTAINER_ENV) containers/redcap/build.sh --zip "$(REDCAP_ZIP)" --ca-bundle "$(RDS_CA_BUNDLE)" --base-image localhost/debian-base:bookworm
+
+.PHONY: image-lint
+image-lint: $(VENV)/.installed ## Hadolint the Dockerfiles
+	$(VENV)/bin/hadolint --config containers/redcap/.hadolint.yaml containers/redcap/Dockerfile tests/image/mariadb/Containerfile
+
+.PHONY: image-test
+image-test: $(VENV)/.installed container-tools image-lint ## Build from a stand-in release and test the image against MariaDB, SMTP and credentials stand-ins
+	$(CONTAINER_ENV) $(VENV)/bin/pytest tests/image
 
 .PHONY: static
 static: install ## cfn-lint (+ serverless rules), sam validate --lint, checkov
@@ -53,7 +77,7 @@ static: install ## cfn-lint (+ serverless rules), sam validate --lint, checkov
 	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation -f template.yaml
 
 .PHONY: test
-test: install lint unit static build-check ## Everything CI runs: lint, types, tests, template gates, sam build
+test: install lint unit image-test static build-check ## Everything CI runs: lint, types, tests, the image, template gates, sam build
 
 .PHONY: build-check
 build-check: build ## sam build, then check every function package and the layer were produced
@@ -78,3 +102,7 @@ local: $(VENV)/.installed ## Run every Lambda's real handler against local emula
 .PHONY: bench
 bench: install ## Benchmarks: cold start, peak memory, package sizes, custom-domain overhead, rotation time
 	PYTHONPATH=layers/shared:tests $(PY) -m bench.run
+
+.PHONY: bench-image
+bench-image: $(VENV)/.installed container-tools ## Image benchmarks: size, start-to-healthy, first install, request latency
+	$(CONTAINER_ENV) PYTHONPATH=layers/shared:tests $(PY) -m bench.image

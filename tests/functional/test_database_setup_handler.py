@@ -166,7 +166,7 @@ def test_base_url_update_replaces_only_what_the_stack_wrote(handler, stub, cfn_r
             "sql": BASE_SQL,
             "database": "redcap",
             "parameters": url_params(new, previous),
-        },  # fmt: skip
+        },
     )
     resp = send(handler, cfn_responses, event)
     assert resp["Status"] == "SUCCESS"

@@ -3,7 +3,6 @@ an SES SMTP stand-in (STARTTLS + AUTH) and a container-credentials stand-in, all
 
 from __future__ import annotations
 
-import json
 import secrets
 import uuid
 from collections.abc import Callable, Iterator
@@ -16,7 +15,15 @@ from moto import mock_aws
 
 from redcap_ctl.rotation.smtp import derive_smtp_password
 from testkit.emulators import container_credentials, ses_smtp
-from testkit.image_harness import MariaDB, Pki, RedcapContainer, build_mariadb_image, build_standin_image, free_port
+from testkit.image_harness import (
+    MariaDB,
+    Pki,
+    RedcapContainer,
+    build_mariadb_image,
+    build_standin_image,
+    free_port,
+)
+from testkit.image_harness import contract_env as harness_env
 
 REGION = "us-east-1"
 
@@ -97,32 +104,15 @@ ADMIN_PASSWORD = "Initial-Admin-" + "p4ss"  # the stack generates this; tests us
 
 def contract_env(database: Database, mariadb: MariaDB, smtp: Smtp | None) -> dict[str, str]:
     """Everything the template gives the container, plus password mode for MariaDB."""
-    ses: dict[str, str] = {"UserName": "redcap-ses"}
-    if smtp is not None:
-        ses |= {"SmtpUsername": smtp.username, "SmtpPassword": smtp.password, "AccessKeyId": smtp.username}
-    return {
-        "LISTEN_PORT": str(free_port()),
-        "HEALTH_CHECK_PATH": "/healthz",
-        "DB_HOSTNAME": "127.0.0.1",
-        "DB_PORT": str(mariadb.port),
-        "DB_NAME": database.name,
-        "DB_IAM_USER": database.user,
-        "DB_AUTH_MODE": "password",
-        "DB_PASSWORD": database.password,
-        "REDCAP_REGION": REGION,
-        "REDCAP_BASE_URL": "https://redcap.example.org/",
-        "REDCAP_FROM_EMAIL": "redcap@example.org",
-        "S3_BUCKET": "redcap-files-123456789012",
-        "SES_SMTP_HOST": "127.0.0.1",
-        "SES_SMTP_PORT": str(smtp.server.port) if smtp else "587",
-        "SES_CONFIGURATION_SET": "redcap-events",
-        "DB_SALT": "s4lt" + secrets.token_hex(16),
-        "S3_USER_SECRET": json.dumps(
-            {"UserName": "redcap-s3", "AccessKeyId": "AKIAFIRSTKEY0000", "SecretAccessKey": "first-" + "secret-key"}
-        ),
-        "SES_USER_SECRET": json.dumps(ses),
-        "REDCAP_ADMIN_SECRET": json.dumps({"username": "site_admin", "password": ADMIN_PASSWORD}),
-    }
+    return harness_env(
+        db_name=database.name,
+        db_user=database.user,
+        db_password=database.password,
+        db_port=mariadb.port,
+        smtp_port=smtp.server.port if smtp else None,
+        smtp_credentials=(smtp.username, smtp.password) if smtp else None,
+        admin_password=ADMIN_PASSWORD,
+    )
 
 
 @pytest.fixture

@@ -34,7 +34,17 @@ class HeldLock:
     """Holds the image's install lock from another session, as a slow first installer would."""
 
     def __init__(self, mariadb: MariaDB) -> None:
-        cmd = ["podman", "exec", "-i", mariadb.name, "mariadb", "--socket=/tmp/mariadb.sock", "-N", "-B", "--unbuffered"]
+        cmd = [
+            "podman",
+            "exec",
+            "-i",
+            mariadb.name,
+            "mariadb",
+            "--socket=/tmp/mariadb.sock",
+            "-N",
+            "-B",
+            "--unbuffered",
+        ]
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=podman_env())
         assert self.proc.stdin is not None
         assert self.proc.stdout is not None
@@ -395,8 +405,8 @@ def test_php_settings_match_redcaps_configuration_check(built_image: BuiltImage)
 
 
 def test_only_redcaps_own_aws_sdk_is_in_the_image(built_image: BuiltImage):
-    found = podman("run", "--rm", "--user", "0", "--network", "none", "--entrypoint", "find", built_image.ref, "/", "-xdev",
-                   "-type", "d", "-name", "aws-sdk-php")  # fmt: skip
+    run_as_root = ("run", "--rm", "--user", "0", "--network", "none", "--entrypoint", "find", built_image.ref)
+    found = podman(*run_as_root, "/", "-xdev", "-type", "d", "-name", "aws-sdk-php")
     assert found.split() == ["/var/www/redcap/redcap_v15.5.1/Libraries/vendor/aws/aws-sdk-php"]
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from testkit.template import Rendered, load
 
-SECRET_NAMES = {"DB_SECRET", "DB_SALT", "S3_USER_SECRET", "SES_USER_SECRET"}
+SECRET_NAMES = {"DB_SALT", "S3_USER_SECRET", "SES_USER_SECRET", "REDCAP_ADMIN_SECRET"}
 
 
 def _statements(role: dict[str, Any]) -> list[dict[str, Any]]:
@@ -37,11 +37,12 @@ def test_instance_role_reads_only_its_own_secrets() -> None:
     role = Rendered().resource("AppRunnerInstanceRole")
     by_sid = {s["Sid"]: s for s in _statements(role)}
     assert by_sid["ReadOwnSecrets"]["Action"] == "secretsmanager:GetSecretValue"
+    # Never the master secret: REDCap connects with IAM database authentication.
     assert by_sid["ReadOwnSecrets"]["Resource"] == [
-        {"Fn::GetAtt": ["DbCluster", "MasterUserSecret.SecretArn"]},
         {"Ref": "DbSaltSecret"},
         {"Ref": "S3UserSecret"},
         {"Ref": "SesUserSecret"},
+        {"Ref": "RedcapAdminSecret"},
     ]
     assert by_sid["DecryptOwnSecrets"]["Resource"] == {"Fn::GetAtt": ["KmsKey", "Arn"]}
     connect = by_sid["IamDatabaseAuthentication"]

@@ -64,7 +64,8 @@ def test_template_gives_exactly_what_the_image_reads(params: dict[str, str]) -> 
     r = Rendered(**params)
     variables, secrets = CONTRACT["variables"], CONTRACT["secrets"]
     for resource, (env, secret_names) in compute_contracts(r).items():
-        assert set(env) <= set(variables), f"{resource} sets variables the image never reads: {set(env) - set(variables)}"
+        unread = set(env) - set(variables)
+        assert not unread, f"{resource} sets variables the image never reads: {unread}"
         required = {n for n, spec in variables.items() if spec["required"]}
         assert required <= set(env), f"{resource} misses required variables: {required - set(env)}"
         assert secret_names == set(secrets), resource
@@ -119,12 +120,12 @@ def test_runtime_role_reads_exactly_the_passed_secrets_and_never_the_master_secr
 @pytest.mark.parametrize("domain", ["", "redcap.example.org"])
 def test_database_setup_runs_before_the_service_and_base_url_after(domain: str) -> None:
     r = Rendered(DomainName=domain, SesEmailIdentity="" if domain else "a@example.org")
-    assert "RedcapDatabase" in r.resource("AppRunnerService")["DependsOn"]
+    # The service's environment takes DB_NAME and DB_IAM_USER from RedcapDatabase: it starts after it.
     db = r.props("RedcapDatabase")
     assert db["IamUserName"] == r.params["DbIamUserName"]
     assert db["SecretArn"] == {"Fn::GetAtt": ["DbCluster", "MasterUserSecret.SecretArn"]}
     base = r.props("RedcapBaseUrl")["BaseUrl"]
-    assert base == ({"Ref": "DomainName"} if domain else {"Fn::GetAtt": ["AppRunnerService", "ServiceUrl"]})
+    assert base == (domain or {"Fn::GetAtt": ["AppRunnerService", "ServiceUrl"]})
     env = compute_contracts(r)["AppRunnerService"][0]
     assert env["DB_IAM_USER"] == {"Fn::GetAtt": ["RedcapDatabase", "IamUserName"]}
 
@@ -142,7 +143,8 @@ def test_database_setup_function_is_scoped_to_this_cluster_and_the_master_secret
 def test_health_check_path_cannot_be_redcap_itself() -> None:
     spec = Rendered().template["Parameters"]["HealthCheckPath"]
     pattern = re.compile(spec["AllowedPattern"])
-    assert spec["Default"] == "/healthz" and pattern.fullmatch(spec["Default"])
+    assert spec["Default"] == "/healthz"
+    assert pattern.fullmatch(spec["Default"])
     assert not pattern.fullmatch("/")
     assert pattern.fullmatch("/health/ready")
 

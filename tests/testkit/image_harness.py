@@ -12,6 +12,7 @@ import datetime as dt
 import ipaddress
 import json
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -151,6 +152,46 @@ def build_standin_image(workdir: Path, pki: Pki) -> dict[str, str]:
     ensure_base_image()
     zip_path = write_release_zip(workdir)
     return build_redcap_image(zip_path, pki.ca)
+
+
+def contract_env(
+    *,
+    db_name: str,
+    db_user: str,
+    db_password: str,
+    db_port: int,
+    smtp_port: int | None,
+    smtp_credentials: tuple[str, str] | None,
+    admin_password: str,
+) -> dict[str, str]:
+    """What the template gives the container (contract.json), in password mode for MariaDB."""
+    ses: dict[str, str] = {"UserName": "redcap-ses"}
+    if smtp_credentials is not None:
+        user, password = smtp_credentials
+        ses |= {"SmtpUsername": user, "SmtpPassword": password, "AccessKeyId": user}
+    return {
+        "LISTEN_PORT": str(free_port()),
+        "HEALTH_CHECK_PATH": "/healthz",
+        "DB_HOSTNAME": HOST,
+        "DB_PORT": str(db_port),
+        "DB_NAME": db_name,
+        "DB_IAM_USER": db_user,
+        "DB_AUTH_MODE": "password",
+        "DB_PASSWORD": db_password,
+        "REDCAP_REGION": "us-east-1",
+        "REDCAP_BASE_URL": "https://redcap.example.org/",
+        "REDCAP_FROM_EMAIL": "redcap@example.org",
+        "S3_BUCKET": "redcap-files-123456789012",
+        "SES_SMTP_HOST": HOST,
+        "SES_SMTP_PORT": str(smtp_port or 587),
+        "SES_CONFIGURATION_SET": "redcap-events",
+        "DB_SALT": "s4lt" + secrets.token_hex(16),
+        "S3_USER_SECRET": json.dumps(
+            {"UserName": "redcap-s3", "AccessKeyId": "AKIAFIRSTKEY0000", "SecretAccessKey": "first-" + "secret-key"}
+        ),
+        "SES_USER_SECRET": json.dumps(ses),
+        "REDCAP_ADMIN_SECRET": json.dumps({"username": "site_admin", "password": admin_password}),
+    }
 
 
 @dataclass

@@ -1,0 +1,131 @@
+"""``make bench-image``: the REDCap image's size, start-to-healthy time, first-install time
+and one request's latency through Apache and PHP, measured here with podman on loopback.
+
+The image is built from the stand-in release (the real REDCap is larger and its installer
+runs far more SQL: treat the install figure as the image's own overhead, not REDCap's).
+Figures are medians over ``--runs`` containers; latency is over ``--requests`` sequential
+requests. The Markdown table goes to stdout and to tests/bench/image-results.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import statistics
+import subprocess
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from testkit.image_harness import (
+    MariaDB,
+    Pki,
+    RedcapContainer,
+    build_mariadb_image,
+    build_standin_image,
+    contract_env,
+    podman,
+)
+
+RESULTS = Path(__file__).with_name("image-results.md")
+
+
+def _percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
+
+
+def _fresh_env(db: MariaDB) -> dict[str, str]:
+    suffix = uuid.uuid4().hex[:8]
+    name, user, password = f"bench_{suffix}", f"bench_{suffix}", secrets.token_urlsafe(16)
+    db.create_schema_and_user(name, user, password)
+    return contract_env(
+        db_name=name,
+        db_user=user,
+        db_password=password,
+        db_port=db.port,
+        smtp_port=None,
+        smtp_credentials=None,
+        admin_password=secrets.token_urlsafe(16),
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--requests", type=int, default=200)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        pki = Pki.create(work / "pki")
+        started = time.monotonic()
+        info = build_standin_image(work, pki)
+        build_seconds = time.monotonic() - started
+        build_mariadb_image()
+        size_mb = int(podman("image", "inspect", "-f", "{{.Size}}", info["IMAGE"]).strip()) / 1e6
+        db = MariaDB(pki).start()
+        healthy, first_install, later_boot = [], [], []
+        health_ms, page_ms = [], []
+        try:
+            for _ in range(args.runs):
+                env = _fresh_env(db)
+                c = RedcapContainer(info["IMAGE"], env, work)
+                t0 = time.monotonic()
+                c.start()
+                try:
+                    c.wait_for("/healthz", 200, timeout=60)
+                    healthy.append(time.monotonic() - t0)
+                    c.wait_for("/healthz", 200, timeout=120, need='"ready":true')
+                    first_install.append(time.monotonic() - t0)
+                finally:
+                    c.remove()
+                again = RedcapContainer(info["IMAGE"], {**env, "LISTEN_PORT": str(int(env["LISTEN_PORT"]) + 1)}, work)
+                t0 = time.monotonic()
+                again.start()
+                try:
+                    again.wait_for("/healthz", 200, timeout=120, need='"ready":true')
+                    later_boot.append(time.monotonic() - t0)
+                    if not health_ms:
+                        for _ in range(args.requests):
+                            t0 = time.perf_counter()
+                            assert again.get("/healthz")[0] == 200
+                            health_ms.append((time.perf_counter() - t0) * 1000)
+                            t0 = time.perf_counter()
+                            assert again.get("/")[0] == 200
+                            page_ms.append((time.perf_counter() - t0) * 1000)
+                finally:
+                    again.remove()
+        finally:
+            db.stop()
+
+    version = subprocess.run(["podman", "--version"], capture_output=True, text=True, check=False).stdout.strip()
+    med = statistics.median
+    rows = [
+        ("Image size (stand-in release, uncompressed)", f"{size_mb:.0f} MB"),
+        ("Build from a warm layer cache", f"{build_seconds:.1f} s"),
+        ("Start to healthy (health check answers 200)", f"{med(healthy):.2f} s"),
+        ("Start to ready, empty schema (first install + seeding)", f"{med(first_install):.2f} s"),
+        ("Start to ready, installed schema (later boot)", f"{med(later_boot):.2f} s"),
+        ("Health check latency, median / p95", f"{med(health_ms):.1f} / {_percentile(health_ms, 95):.1f} ms"),
+        (
+            "REDCap page with one DB query (TLS), median / p95",
+            f"{med(page_ms):.1f} / {_percentile(page_ms, 95):.1f} ms",
+        ),
+    ]
+    table = "\n".join(
+        [
+            f"Measured with `make bench-image` ({args.runs} containers, {args.requests} requests; {version}).",
+            "",
+            "| Measure | Value |",
+            "| --- | --- |",
+            *(f"| {name} | {value} |" for name, value in rows),
+        ]
+    )
+    print(table)
+    RESULTS.write_text(table + "\n")
+
+
+if __name__ == "__main__":
+    main()
