@@ -15,6 +15,7 @@ try:
     from redcap_ctl.errors import InputError
 
     rds_data = clients.client("rds-data")
+    secretsmanager = clients.client("secretsmanager")
 except Exception as err:  # noqa: BLE001 -- any import-time failure must reach CloudFormation as FAILED, not a hang
     helper.init_failure(err)
 
@@ -47,7 +48,7 @@ def on_create_or_update(event: dict[str, Any], context: Any) -> str:
         helper.Data.update({"BaseUrl": new.base_url, "Outcome": outcome})
         return f"{new.target.database}/redcap_base_url"
     parsed = database.parse_database_props(props)
-    helper.Data.update(database.ensure_database(rds_data, parsed, _budget(context)))
+    helper.Data.update(database.ensure_database(rds_data, secretsmanager, parsed, _budget(context)))
     logger.info("database ready for REDCap", extra={"database": parsed.target.database, "user": parsed.iam_user})
     return f"{parsed.target.database}/{parsed.iam_user}"
 

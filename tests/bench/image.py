@@ -25,6 +25,7 @@ from testkit.image_harness import (
     build_mariadb_image,
     build_standin_image,
     contract_env,
+    free_port,
     podman,
 )
 
@@ -81,7 +82,7 @@ def main() -> None:
                     first_install.append(time.monotonic() - t0)
                 finally:
                     c.remove()
-                again = RedcapContainer(info["IMAGE"], {**env, "LISTEN_PORT": str(int(env["LISTEN_PORT"]) + 1)}, work)
+                again = RedcapContainer(info["IMAGE"], {**env, "LISTEN_PORT": str(free_port())}, work)
                 t0 = time.monotonic()
                 again.start()
                 try:

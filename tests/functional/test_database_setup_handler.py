@@ -7,14 +7,17 @@ every request against the RDS Data API model) and the response is the PUT captur
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
+import boto3
 import pytest
 from botocore.stub import ANY, Stubber
+from moto import mock_aws
 
-from redcap_ctl.database import REDCAP_PRIVILEGES
+from redcap_ctl.database import REDCAP_PRIVILEGES, native_password_hash
 from testkit import LambdaContext, load_event, load_handler
 from testkit.cfn import ResponseCapture
 
@@ -22,9 +25,29 @@ CLUSTER = "arn:aws:rds:us-east-1:123456789012:cluster:redcap-dbcluster"
 SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!cluster-0000-AbCdEf"
 
 
+ROTATION_PASSWORD = "rotation-password-" + "0123456789"
+
+
 @pytest.fixture
-def handler() -> ModuleType:
+def rotation_secret() -> Iterator[str]:
+    with mock_aws():
+        sm = boto3.client("secretsmanager", region_name="us-east-1")
+        arn = sm.create_secret(
+            Name="redcap-rotation-db-user",
+            SecretString=json.dumps({"username": "redcap_rotation", "password": ROTATION_PASSWORD}),
+        )["ARN"]
+        yield arn
+
+
+@pytest.fixture
+def handler(rotation_secret: str) -> ModuleType:
     return load_handler("database_setup")
+
+
+def database_event(rotation_secret: str) -> dict[str, Any]:
+    event = load_event("database_setup", "create_database.json")
+    event["ResourceProperties"]["RotationUserSecretArn"] = rotation_secret
+    return event
 
 
 @pytest.fixture
@@ -52,7 +75,9 @@ def expect_sql(stub: Stubber, sql: str, database: str | None = None, parameters:
     stub.add_response("execute_statement", {"numberOfRecordsUpdated": 0}, params)
 
 
-def test_create_makes_schema_and_iam_user_with_only_redcaps_privileges(handler, stub, cfn_responses) -> None:
+def test_create_makes_schema_and_iam_user_with_only_redcaps_privileges(
+    handler, stub, cfn_responses, rotation_secret
+) -> None:
     expect_sql(stub, "CREATE DATABASE IF NOT EXISTS `redcap` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
     expect_sql(
         stub,
@@ -60,23 +85,37 @@ def test_create_makes_schema_and_iam_user_with_only_redcaps_privileges(handler, 
     )
     expect_sql(stub, "ALTER USER 'redcap_iam'@'%' REQUIRE SSL")
     expect_sql(stub, f"GRANT {', '.join(REDCAP_PRIVILEGES)} ON `redcap`.* TO 'redcap_iam'@'%'")
-    resp = send(handler, cfn_responses, load_event("database_setup", "create_database.json"))
+    # The rotation user: only the hash of its password travels, and its one grant is EXECUTE.
+    pw_hash = native_password_hash(ROTATION_PASSWORD)
+    expect_sql(stub, "DROP PROCEDURE IF EXISTS `redcap`.`redcap_ctl_set_s3_key`")
+    expect_sql(stub, ANY)
+    expect_sql(
+        stub, f"CREATE USER IF NOT EXISTS 'redcap_rotation'@'%' IDENTIFIED WITH mysql_native_password AS '{pw_hash}'"
+    )
+    expect_sql(stub, f"ALTER USER 'redcap_rotation'@'%' IDENTIFIED WITH mysql_native_password AS '{pw_hash}'")
+    expect_sql(stub, "GRANT EXECUTE ON PROCEDURE `redcap`.`redcap_ctl_set_s3_key` TO 'redcap_rotation'@'%'")
+    resp = send(handler, cfn_responses, database_event(rotation_secret))
     assert resp["Status"] == "SUCCESS", resp
     assert resp["PhysicalResourceId"] == "redcap/redcap_iam"
-    assert resp["Data"] == {"DatabaseName": "redcap", "IamUserName": "redcap_iam"}
+    assert resp["Data"] == {
+        "DatabaseName": "redcap",
+        "IamUserName": "redcap_iam",
+        "RotationUserName": "redcap_rotation",
+    }
+    assert ROTATION_PASSWORD not in json.dumps(resp)
     assert not {"ALL", "GRANT OPTION", "SUPER", "REPLICATION SLAVE", "FILE", "PROCESS"} & set(REDCAP_PRIVILEGES)
 
 
-def test_create_waits_for_aurora_to_resume(handler, stub, cfn_responses, monkeypatch) -> None:
+def test_create_waits_for_aurora_to_resume(handler, stub, cfn_responses, monkeypatch, rotation_secret) -> None:
     monkeypatch.setattr("redcap_ctl.budget.time.sleep", lambda _s: None)
     stub.add_client_error("execute_statement", "DatabaseResumingException", "resuming", 400)
-    for _ in range(4):
+    for _ in range(9):
         stub.add_response(
             "execute_statement",
             {"numberOfRecordsUpdated": 0},
             {"resourceArn": CLUSTER, "secretArn": SECRET, "sql": ANY},
         )
-    assert send(handler, cfn_responses, load_event("database_setup", "create_database.json"))["Status"] == "SUCCESS"
+    assert send(handler, cfn_responses, database_event(rotation_secret))["Status"] == "SUCCESS"
 
 
 @pytest.mark.parametrize(
@@ -87,19 +126,22 @@ def test_create_waits_for_aurora_to_resume(handler, stub, cfn_responses, monkeyp
         ("DatabaseName", "", "DatabaseName: required"),
         ("ClusterArn", "arn:aws:rds:us-east-1:123456789012:db:instance", "ClusterArn: must be an Aurora cluster ARN"),
         ("SecretArn", "not-an-arn", "SecretArn: must be a Secrets Manager secret ARN"),
+        ("RotationUserSecretArn", "", "RotationUserSecretArn: required"),
     ],
 )
-def test_bad_property_fails_naming_the_field_before_any_sql(handler, stub, cfn_responses, field, value, reason) -> None:
-    event = load_event("database_setup", "create_database.json")
+def test_bad_property_fails_naming_the_field_before_any_sql(
+    handler, stub, cfn_responses, rotation_secret, field, value, reason
+) -> None:
+    event = database_event(rotation_secret)
     event["ResourceProperties"][field] = value
     resp = send(handler, cfn_responses, event)
     assert resp["Status"] == "FAILED"
     assert reason in resp["Reason"]
 
 
-def test_data_api_failure_answers_failed_with_the_step(handler, stub, cfn_responses) -> None:
+def test_data_api_failure_answers_failed_with_the_step(handler, stub, cfn_responses, rotation_secret) -> None:
     stub.add_client_error("execute_statement", "ForbiddenException", "HttpEndpoint is not enabled", 403)
-    resp = send(handler, cfn_responses, load_event("database_setup", "create_database.json"))
+    resp = send(handler, cfn_responses, database_event(rotation_secret))
     assert resp["Status"] == "FAILED"
     assert "creating the REDCap schema failed: ForbiddenException" in resp["Reason"]
 
@@ -180,3 +222,21 @@ def test_base_url_gives_up_in_time_when_redcap_never_installs(handler, stub, cfn
     resp = send(handler, cfn_responses, load_event("database_setup", "create_base_url.json"), remaining_ms=25_000)
     assert resp["Status"] == "FAILED"
     assert "gave up waiting for REDCap's first install" in resp["Reason"]
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("not json", "RotationUserSecretArn: the secret must be JSON"),
+        (json.dumps({"username": "redcap_rotation", "password": "short"}), "password of 16+ characters"),
+        (json.dumps({"username": "bad-name", "password": "x" * 20}), "username must be 1-32 letters"),
+    ],
+)
+def test_a_bad_rotation_secret_fails_without_quoting_it(handler, stub, cfn_responses, rotation_secret, value, reason):
+    boto3.client("secretsmanager", region_name="us-east-1").put_secret_value(
+        SecretId=rotation_secret, SecretString=value
+    )
+    resp = send(handler, cfn_responses, database_event(rotation_secret))
+    assert resp["Status"] == "FAILED"
+    assert reason in resp["Reason"]
+    assert value not in resp["Reason"]

@@ -420,3 +420,37 @@ def test_no_secret_reaches_logs_or_process_arguments(make_container, database, s
     for value in secrets_:
         assert value not in c.logs()
         assert value not in ps
+
+
+def test_rotation_user_may_only_set_the_two_s3_key_rows(make_container, mariadb: MariaDB, database: Database):
+    """The S3 rotation's Data API user, made with the stack's own statements, against REDCap's tables."""
+    from redcap_ctl.database import ROTATION_PROCEDURE, rotation_user_statements
+
+    c = make_container()
+    wait_ready(c)
+    user, password = f"rot_{database.name[-8:]}", "rotation-" + database.password
+    mariadb.sql(";\n".join(rotation_user_statements(database.name, user, password)) + ";\n")
+    # An option file written through stdin keeps the password off every command line.
+    option_file = f"/tmp/{user}.cnf"
+    podman("exec", "-i", mariadb.name, "sh", "-c", f"umask 077; cat > {option_file}",
+           input_text=f"[client]\nuser={user}\npassword={password}\n")  # fmt: skip
+
+    def as_rotation_user(sql: str) -> subprocess.CompletedProcess[str]:
+        cmd = ["podman", "exec", "-i", mariadb.name, "mariadb", f"--defaults-extra-file={option_file}",
+               "-h", "127.0.0.1", "-P", str(mariadb.port), "--ssl", "-N", "-B", database.name]  # fmt: skip
+        return subprocess.run(cmd, input=sql, capture_output=True, text=True, env=podman_env(), check=False)
+
+    done = as_rotation_user(f"CALL {ROTATION_PROCEDURE}('AKIANEWKEY000000', 'new-secret-value');")
+    assert done.returncode == 0, done.stderr
+    rows = config(mariadb, database)
+    assert (rows["amazon_s3_key"], rows["amazon_s3_secret"]) == ("AKIANEWKEY000000", "new-secret-value")
+    for forbidden in (
+        "SELECT value FROM redcap_config WHERE field_name = 'amazon_s3_secret';",
+        "UPDATE redcap_config SET value = 'x' WHERE field_name = 'auth_meth_global';",
+        "SELECT password FROM redcap_auth;",
+        "DROP TABLE redcap_config;",
+    ):
+        refused = as_rotation_user(forbidden)
+        assert refused.returncode != 0, forbidden
+        assert "denied" in refused.stderr, refused.stderr
+    assert config(mariadb, database)["auth_meth_global"] == "table"

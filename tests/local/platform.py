@@ -93,6 +93,8 @@ def rotation_targets(local: Local) -> None:
             Name=f"rds!cluster-{name}", SecretString='{"username": "redcap_admin", "password": "local-only"}'
         )
         stack.physical["DbCluster.MasterUserSecret.SecretArn"] = master["ARN"]
+    # The S3 rotation's own Data API user (Custom::RedcapDatabase creates it in AWS).
+    secret(local, "RotationDbUserSecret", '{"username": "redcap_rotation", "password": "local-only-rotation"}')
     if "KmsKey.Arn" not in stack.physical:
         key = local.client("kms").create_key(Description="make local")["KeyMetadata"]
         stack.physical["KmsKey"] = key["KeyId"]

@@ -137,7 +137,23 @@ def test_database_setup_function_is_scoped_to_this_cluster_and_the_master_secret
     assert by_sid["DataApiUsesTheMasterSecret"]["Resource"] == {
         "Fn::GetAtt": ["DbCluster", "MasterUserSecret.SecretArn"]
     }
-    assert set(by_sid) == {"DataApiOnThisCluster", "DataApiUsesTheMasterSecret", "SecretsAreEncryptedWithTheStackKey"}
+    assert by_sid["ReadTheRotationUserSecret"]["Resource"] == {"Ref": "RotationDbUserSecret"}
+    assert set(by_sid) == {
+        "DataApiOnThisCluster",
+        "DataApiUsesTheMasterSecret",
+        "ReadTheRotationUserSecret",
+        "SecretsAreEncryptedWithTheStackKey",
+    }
+
+
+def test_only_the_database_setup_resource_uses_the_master_secret() -> None:
+    r = Rendered()
+    users = {
+        name
+        for name, res in r.resources.items()
+        if "MasterUserSecret" in json.dumps(res) and res["Type"] not in ("AWS::RDS::DBCluster",)
+    }
+    assert users == {"DatabaseSetupFunction", "RedcapDatabase", "RedcapBaseUrl"}
 
 
 def test_health_check_path_cannot_be_redcap_itself() -> None:
@@ -155,3 +171,9 @@ def test_admin_secret_is_generated_and_output() -> None:
     assert json.loads(gen["SecretStringTemplate"]) == {"username": "site_admin"}
     assert gen["GenerateStringKey"] == "password"
     assert r.outputs["AdminPasswordSecretArn"]["Value"] == {"Ref": "RedcapAdminSecret"}
+
+
+def test_database_side_of_redcaps_configuration_check() -> None:
+    params = Rendered().props("DbClusterParameterGroup")["Parameters"]
+    assert params["sql_generate_invisible_primary_key"] == "0"
+    assert int(Rendered().params["DbMaxAllowedPacket"]) >= 128 * 1024 * 1024

@@ -111,7 +111,8 @@ EXPECTED_GRANTS = {
         (("secretsmanager:ListSecretVersionIds",), {"Ref": "S3UserSecret"}),
         (IAM_KEYS, {"Fn::GetAtt": ["S3User", "Arn"]}),
         (("rds-data:ExecuteStatement",), {"Fn::GetAtt": ["DbCluster", "DBClusterArn"]}),
-        (("secretsmanager:GetSecretValue",), {"Fn::GetAtt": ["DbCluster", "MasterUserSecret.SecretArn"]}),
+        # Its own Data API user (EXECUTE on one procedure), never the master secret.
+        (("secretsmanager:GetSecretValue",), {"Ref": "RotationDbUserSecret"}),
     ),
     "SesUserSecret": _grants(
         "SesUserSecret",
@@ -172,7 +173,7 @@ def test_kind_specific_environment(tpl: Rendered) -> None:
     s3 = tpl.props("S3KeyRotationFunction")["Environment"]["Variables"]
     assert s3["FILE_BUCKET"] == {"Ref": "FileBucket"}
     assert s3["DB_CLUSTER_ARN"] == {"Fn::GetAtt": ["DbCluster", "DBClusterArn"]}
-    assert s3["DB_SECRET_ARN"] == {"Fn::GetAtt": ["DbCluster", "MasterUserSecret.SecretArn"]}
+    assert s3["DB_SECRET_ARN"] == {"Ref": "RotationDbUserSecret"}
     assert s3["DB_NAME"] == tpl.props("DbCluster")["DatabaseName"]
     ses = tpl.props("SesKeyRotationFunction")["Environment"]["Variables"]
     assert ses["SMTP_HOST"] == {"Fn::Sub": "email-smtp.${AWS::Region}.amazonaws.com"}

@@ -7,6 +7,8 @@ has no IAM plugin) run exactly the same grants.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -20,6 +22,7 @@ from redcap_ctl.errors import ControlPlaneError, InputError
 
 if TYPE_CHECKING:
     from mypy_boto3_rds_data import RDSDataServiceClient
+    from mypy_boto3_secretsmanager import SecretsManagerClient
 
 # What REDCap's installer and upgrader need on its own schema, and nothing server-wide
 # (no GRANT OPTION, no replication, no FILE/PROCESS/SUPER).
@@ -40,6 +43,12 @@ REDCAP_PRIVILEGES: tuple[str, ...] = (
 )
 
 IAM_AUTHENTICATION = "IDENTIFIED WITH AWSAuthenticationPlugin AS 'RDS'"
+
+# The S3 key rotation's only door into the database: a definer-rights procedure that changes
+# exactly the two redcap_config rows holding REDCap's S3 key. Its user may run it and nothing
+# else (no SELECT, no UPDATE on any table). A procedure, not a view: it can be created before
+# REDCap installs redcap_config (the table is resolved when it runs).
+ROTATION_PROCEDURE = "redcap_ctl_set_s3_key"
 
 _IDENTIFIER = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,31}$")
 
@@ -70,6 +79,32 @@ def app_user_statements(db_name: str, user: str, *, authentication: str = IAM_AU
     ]
 
 
+def native_password_hash(password: str) -> str:
+    """MySQL's mysql_native_password hash, so only the hash travels in the SQL text."""
+    return "*" + hashlib.sha1(hashlib.sha1(password.encode()).digest()).hexdigest().upper()  # noqa: S324 - MySQL's format
+
+
+def rotation_user_statements(db_name: str, user: str, password: str) -> list[str]:
+    """Idempotent: the procedure (re)created, the user with the secret's password, EXECUTE on it only."""
+    name = identifier(db_name, "DatabaseName")
+    account = f"'{identifier(user, 'RotationUserName')}'@'%'"
+    auth = f"IDENTIFIED WITH mysql_native_password AS '{native_password_hash(password)}'"
+    procedure = f"`{name}`.`{ROTATION_PROCEDURE}`"
+    return [
+        f"DROP PROCEDURE IF EXISTS {procedure}",
+        # Names passed identifier(); the values arrive as the procedure's parameters.
+        f"CREATE PROCEDURE {procedure}(IN key_id VARCHAR(128), IN secret_key VARCHAR(255)) "  # noqa: S608
+        "MODIFIES SQL DATA SQL SECURITY DEFINER "
+        f"UPDATE `{name}`.redcap_config SET value = CASE field_name "
+        "WHEN 'amazon_s3_key' THEN key_id WHEN 'amazon_s3_secret' THEN secret_key END "
+        "WHERE field_name IN ('amazon_s3_key', 'amazon_s3_secret')",
+        f"CREATE USER IF NOT EXISTS {account} {auth}",
+        # Follows the secret if it was ever changed by hand.
+        f"ALTER USER {account} {auth}",
+        f"GRANT EXECUTE ON PROCEDURE {procedure} TO {account}",
+    ]
+
+
 # ----- The custom resources (Custom::RedcapDatabase, Custom::RedcapBaseUrl) -----
 # They run SQL as the Aurora master user through the RDS Data API. That identity stays with
 # these resources (and break-glass use): the running REDCap never reads the master secret.
@@ -94,6 +129,7 @@ class Target:
 class DatabaseProps:
     target: Target
     iam_user: str
+    rotation_secret_arn: str
 
 
 @dataclass(frozen=True)
@@ -129,7 +165,10 @@ def parse_database_props(props: Mapping[str, Any]) -> DatabaseProps:
         identifier(user, "IamUserName")
     except DatabaseSetupError as err:
         raise InputError("IamUserName", str(err).split(" ", 1)[1]) from None
-    return DatabaseProps(_target(props), user)
+    rotation = _string(props, "RotationUserSecretArn")
+    if not _ARN.match(rotation) or ":secret:" not in rotation:
+        raise InputError("RotationUserSecretArn", "must be a Secrets Manager secret ARN")
+    return DatabaseProps(_target(props), user, rotation)
 
 
 def parse_base_url_props(props: Mapping[str, Any]) -> BaseUrlProps:
@@ -175,13 +214,40 @@ def _execute(
             raise DatabaseUnavailable(f"{step} failed: {code}: {message[:300]}") from None
 
 
-def ensure_database(rds_data: RDSDataServiceClient, props: DatabaseProps, budget: Budget) -> dict[str, str]:
-    """Create/Update: REDCap's schema and its IAM-authenticated user, idempotently."""
+def rotation_credentials(secrets: SecretsManagerClient, secret_arn: str) -> tuple[str, str]:
+    """username/password of the rotation user's Data API secret; errors never quote the value."""
+    try:
+        text = secrets.get_secret_value(SecretId=secret_arn, VersionStage="AWSCURRENT")["SecretString"]
+        data = json.loads(text)
+    except ClientError as err:
+        code = str(err.response.get("Error", {}).get("Code", ""))
+        raise DatabaseUnavailable(f"reading RotationUserSecretArn failed: {code}") from None
+    except (KeyError, ValueError):
+        raise InputError("RotationUserSecretArn", "the secret must be JSON with username and password") from None
+    if not isinstance(data, dict):
+        raise InputError("RotationUserSecretArn", "the secret must be a JSON object")
+    user, password = data.get("username"), data.get("password")
+    if not isinstance(user, str) or not isinstance(password, str) or len(password) < 16:
+        raise InputError("RotationUserSecretArn", "the secret needs username and a password of 16+ characters")
+    try:
+        identifier(user, "username")
+    except DatabaseSetupError:
+        raise InputError("RotationUserSecretArn", "username must be 1-32 letters, digits or _") from None
+    return user, password
+
+
+def ensure_database(
+    rds_data: RDSDataServiceClient, secrets: SecretsManagerClient, props: DatabaseProps, budget: Budget
+) -> dict[str, str]:
+    """Create/Update: REDCap's schema, its IAM-authenticated user and the rotation user, idempotently."""
     t = props.target
+    rotation_user, rotation_password = rotation_credentials(secrets, props.rotation_secret_arn)
     _execute(rds_data, t, schema_statement(t.database), "creating the REDCap schema", budget)
     for sql in app_user_statements(t.database, props.iam_user):
         _execute(rds_data, t, sql, f"preparing database user {props.iam_user}", budget)
-    return {"DatabaseName": t.database, "IamUserName": props.iam_user}
+    for sql in rotation_user_statements(t.database, rotation_user, rotation_password):
+        _execute(rds_data, t, sql, f"preparing rotation user {rotation_user}", budget)
+    return {"DatabaseName": t.database, "IamUserName": props.iam_user, "RotationUserName": rotation_user}
 
 
 def set_base_url(

@@ -17,13 +17,10 @@ if TYPE_CHECKING:
 
 logger = Logger(child=True)
 
-# One statement, so REDCap never sees a new key id with an old secret. Only the
-# two rows named in the WHERE clause can change; values travel as parameters.
-UPDATE_S3_KEYS = (
-    "UPDATE redcap_config SET value = CASE field_name "
-    "WHEN 'amazon_s3_key' THEN :key_id WHEN 'amazon_s3_secret' THEN :secret END "
-    "WHERE field_name IN ('amazon_s3_key', 'amazon_s3_secret')"
-)
+# One statement, so REDCap never sees a new key id with an old secret. The rotation's database
+# user may only CALL this procedure (made by Custom::RedcapDatabase, see redcap_ctl.database),
+# which changes exactly the amazon_s3_key and amazon_s3_secret rows; values travel as parameters.
+UPDATE_S3_KEYS = "CALL redcap_ctl_set_s3_key(:key_id, :secret)"
 
 # MySQL's wording when REDCap's schema is not there yet (the Data API wraps it in BadRequestException).
 _NOT_INSTALLED = ("doesn't exist", "unknown database", "does not exist")
