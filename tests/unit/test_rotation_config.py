@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from redcap_ctl.database import ROTATION_PROCEDURE
 from redcap_ctl.errors import InputError
 from redcap_ctl.rotation import RotationConfig, SecretKind
 from redcap_ctl.rotation.config import Retry
-from redcap_ctl.database import ROTATION_PROCEDURE
 from redcap_ctl.rotation.consumers import UPDATE_S3_KEYS
 from redcap_ctl.rotation.hygiene import HygieneConfig
 from redcap_ctl.rotation.iam_keys import KeyInfo, deletable_reason
@@ -106,7 +106,7 @@ def test_ses_value_carries_the_smtp_credentials_for_the_region() -> None:
 
 def test_redcap_update_touches_only_the_two_s3_rows_and_takes_values_as_parameters() -> None:
     # The rotation user may only call the procedure that Custom::RedcapDatabase creates.
-    assert UPDATE_S3_KEYS == f"CALL {ROTATION_PROCEDURE}(:key_id, :secret)"
+    assert f"CALL {ROTATION_PROCEDURE}(:key_id, :secret)" == UPDATE_S3_KEYS
 
 
 def test_hygiene_config_checks_its_graces() -> None:
