@@ -50,17 +50,24 @@ unit: $(VENV)/.installed ## pytest (everything but the image tests)
 REDCAP_ZIP ?=
 RDS_CA_BUNDLE ?=
 CONTAINER_ENV := CONTAINERS_CONF=$(CURDIR)/containers/podman/containers.conf
+# The RDS CA bundle, fetched once when RDS_CA_BUNDLE is not given (needs internet access).
+RDS_CA_URL   := https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem
+RDS_CA_CACHE := .cache/rds-global-bundle.pem
 
 .PHONY: container-tools
 container-tools: ## Install podman and debootstrap if missing (root)
 	.ci/install-container-tools
 
 .PHONY: image
-image: container-tools ## Build localhost/redcap:X.Y.Z: make image REDCAP_ZIP=redcapX.Y.Z.zip RDS_CA_BUNDLE=global-bundle.pem
+image: container-tools $(if $(RDS_CA_BUNDLE),,$(RDS_CA_CACHE)) ## Build localhost/redcap:X.Y.Z: make image REDCAP_ZIP=redcapX.Y.Z.zip [RDS_CA_BUNDLE=global-bundle.pem]
 	@test -n "$(REDCAP_ZIP)" || { echo "REDCAP_ZIP=path/to/redcapX.Y.Z.zip is required"; exit 2; }
-	@test -n "$(RDS_CA_BUNDLE)" || { echo "RDS_CA_BUNDLE=path/to/global-bundle.pem is required (from the RDS truststore)"; exit 2; }
 	$(CONTAINER_ENV) containers/podman/base-image.sh
-	$(CONTAINER_ENV) containers/redcap/build.sh --zip "$(REDCAP_ZIP)" --ca-bundle "$(RDS_CA_BUNDLE)" --base-image localhost/debian-base:bookworm
+	$(CONTAINER_ENV) containers/redcap/build.sh --zip "$(REDCAP_ZIP)" --ca-bundle "$(or $(RDS_CA_BUNDLE),$(RDS_CA_CACHE))" --base-image localhost/debian-base:bookworm
+
+$(RDS_CA_CACHE):
+	@mkdir -p $(dir $@)
+	curl --fail --silent --show-error --max-time 30 -o $@.tmp $(RDS_CA_URL) || { rm -f $@.tmp; echo "Could not fetch the RDS CA bundle: download $(RDS_CA_URL) and pass RDS_CA_BUNDLE=path"; exit 2; }
+	mv $@.tmp $@
 
 .PHONY: image-lint
 image-lint: $(VENV)/.installed ## Hadolint the Dockerfiles
@@ -100,7 +107,7 @@ local: $(VENV)/.installed ## Run every Lambda's real handler against local emula
 	PYTHONPATH=layers/shared:tests $(PY) -m local.run
 
 .PHONY: bench
-bench: install ## Benchmarks: cold start, peak memory, package sizes, custom-domain overhead, rotation time
+bench: install bench-image ## Benchmarks: cold start, peak memory, package sizes, custom-domain overhead, rotation time, the image
 	PYTHONPATH=layers/shared:tests $(PY) -m bench.run
 
 .PHONY: bench-image
