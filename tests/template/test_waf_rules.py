@@ -3,7 +3,7 @@
 Each row: which parameters the stack was deployed with, a request (path as
 sent on the wire, header, source address, country), and what WAF must do.
 The evaluator (``testkit.waf_eval``) applies WAF's documented semantics for
-the statements and text transformations the template uses; the README's
+the statements and text transformations the template uses; docs/cron-and-waf.md
 "cron.php and WAF" table is the readable form of this one.
 """
 
