@@ -47,8 +47,9 @@ unit: $(VENV)/.installed ## pytest only
 	$(VENV)/bin/pytest
 
 .PHONY: static
-static: install ## cfn-lint (+ serverless rules), sam validate --lint, checkov
+static: install ## cfn-lint (+ serverless rules), sam validate --lint, checkov, IAM data check, cfn-guard
 	$(VENV)/bin/cfn-lint --append-rules cfn_lint_serverless.rules -- template.yaml
+	PYTHONPATH=layers/shared:tests $(PY) -m testkit.iam_check
 	$(SAM_ENV) $(SAM) validate --lint --template template.yaml
 	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation -f template.yaml
 
