@@ -10,6 +10,7 @@ CloudFormation would next -- a bucket delete fails in moto, as in AWS, while any
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
@@ -141,3 +142,26 @@ def test_bad_properties_fail_create_naming_the_field(app: ModuleType, cfn_respon
     answer = _invoke(app, cfn_responses, "create", ResourceProperties=props)
     assert answer["Status"] == "FAILED"
     assert answer["Reason"].startswith("LoggedBuckets:")
+
+
+def test_debug_logging_never_shows_the_presigned_response_url(
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+    cfn_responses: ResponseCapture,
+) -> None:
+    # Issue 13, finding 9: crhelper logs the event (ResponseURL included) and the URL at DEBUG.
+    monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "DEBUG")
+    caplog.set_level(logging.DEBUG)  # the root logger and everything under it, crhelper included
+    with mock_aws():
+        app = load_handler("stack_cleanup")
+        secret_part = "X-Amz-Signature=test"
+        answer = _invoke(app, cfn_responses, "create")
+    assert answer["Status"] == "SUCCESS"
+    assert secret_part in cfn_responses.url()
+    captured = capsys.readouterr()
+    everything = caplog.text + captured.out + captured.err
+    assert "CloudFormation returned status code" in everything  # crhelper's logging was live
+    assert secret_part not in everything
+    assert "cloudformation-response" not in everything
+    assert not [r for r in caplog.records if r.name.startswith("crhelper") and r.levelno <= logging.DEBUG]
