@@ -314,7 +314,13 @@ def test_every_queue_denies_requests_without_tls(queue: str) -> None:
 
 
 def _egress_ports(**params: str) -> set[int]:
-    rules = Rendered(**params).props("AppRunnerSecurityGroup")["SecurityGroupEgress"]
+    rendered = Rendered(**params)
+    rules = list(rendered.props("AppRunnerSecurityGroup")["SecurityGroupEgress"])
+    rules += [
+        r["Properties"]
+        for r in rendered.of_type("AWS::EC2::SecurityGroupEgress").values()
+        if r["Properties"]["GroupId"] == {"Ref": "AppRunnerSecurityGroup"}
+    ]
     return {r["FromPort"] for r in rules if r["CidrIp"] == "0.0.0.0/0"}
 
 
@@ -339,3 +345,23 @@ def test_secure_transport_conditions_are_booleans() -> None:
     assert re.findall(r"aws:SecureTransport:\s*(\S+)", text) == ["false"] * len(
         re.findall(r"aws:SecureTransport", text)
     )
+
+
+# ----------------------------------------------------------------------------- finding 4
+def test_every_log_group_aws_services_create_is_claimed_with_the_key_and_retention() -> None:
+    # Aurora's exports and App Runner's application/service logs: created by the services, so claimed.
+    rendered = Rendered()
+    exports = rendered.props("DbCluster")["EnableCloudwatchLogsExports"]
+    database = rendered.props("DatabaseLogGroups")
+    assert [n["Fn::Sub"] for n in database["LogGroupNames"]] == [
+        f"/aws/rds/cluster/${{DbCluster}}/{kind}" for kind in exports
+    ]
+    app_runner = rendered.props("AppRunnerLogGroups")
+    assert [n["Fn::Sub"][0].rsplit("/", 1)[1] for n in app_runner["LogGroupNames"]] == ["application", "service"]
+    for props in (database, app_runner):
+        assert props["KmsKeyArn"] == {"Fn::GetAtt": ["KmsKey", "Arn"]}
+        assert props["RetentionInDays"] == rendered.params["LogRetentionDays"]
+        assert props["ServiceToken"] == {"Fn::GetAtt": ["ServiceLogGroupsFunction", "Arn"]}
+    # claimed before the first instance can export anything
+    assert rendered.resource("DbWriter")["DependsOn"] == "DatabaseLogGroups"
+    assert "ServiceLogGroupsAppRunnerPolicy" in rendered.resource("AppRunnerLogGroups")["DependsOn"]

@@ -97,7 +97,10 @@ _TYPES: dict[str, tuple[str, dict[str, str]]] = {
     ),
     "AWS::AppRunner::Service": (
         f"arn:{PARTITION}:apprunner:{REGION}:{ACCOUNT}:service/{{n}}/0123456789abcdef",
-        {"ServiceArn": f"arn:{PARTITION}:apprunner:{REGION}:{ACCOUNT}:service/{{n}}/0123456789abcdef"},
+        {
+            "ServiceArn": f"arn:{PARTITION}:apprunner:{REGION}:{ACCOUNT}:service/{{n}}/0123456789abcdef",
+            "ServiceId": "0123456789abcdef",
+        },
     ),
     "AWS::WAFv2::RegexPatternSet": (
         "{n}|1234|REGIONAL",
