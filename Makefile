@@ -9,6 +9,8 @@ VENV      := .venv
 PY        := $(VENV)/bin/python
 SAM_VENV  := .tools/sam
 CHECKOV_VENV := .tools/checkov
+# cfn-guard ships inside the npm package @cdklabs/cdk-validator-cfnguard (no Rust toolchain needed).
+GUARD_DIR := .tools/cfn-guard
 SAM       := $(SAM_VENV)/bin/sam
 # sam build looks for "python3.13" on PATH: the 3.13 venv provides it.
 SAM_ENV   := PATH=$(CURDIR)/$(VENV)/bin:$$PATH SAM_CLI_TELEMETRY=0
@@ -33,8 +35,15 @@ $(CHECKOV_VENV)/.installed: requirements/checkov.txt
 	$(CHECKOV_VENV)/bin/pip install $(PIP_QUIET) -r requirements/checkov.txt
 	touch $@
 
+# Peer dependencies (aws-cdk-lib) are only for the package's CDK plugin, never used here.
+$(GUARD_DIR)/.installed: requirements/cfn-guard/package.json requirements/cfn-guard/package-lock.json
+	mkdir -p $(GUARD_DIR)
+	cp requirements/cfn-guard/package.json requirements/cfn-guard/package-lock.json $(GUARD_DIR)/
+	cd $(GUARD_DIR) && npm ci --legacy-peer-deps --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $@
+
 .PHONY: install
-install: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed ## Create all three environments (idempotent)
+install: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed $(GUARD_DIR)/.installed ## Create the environments and tools (idempotent)
 
 .PHONY: lint
 lint: $(VENV)/.installed ## ruff + mypy
@@ -78,10 +87,16 @@ image-test: $(VENV)/.installed container-tools image-lint ## Build from a stand-
 	$(CONTAINER_ENV) $(VENV)/bin/pytest tests/image
 
 .PHONY: static
-static: install ## cfn-lint (+ serverless rules), sam validate --lint, checkov
+static: install ## cfn-lint (+ serverless rules), sam validate --lint, checkov, IAM data check, cfn-guard
 	$(VENV)/bin/cfn-lint --append-rules cfn_lint_serverless.rules -- template.yaml
+	PYTHONPATH=layers/shared:tests $(PY) -m testkit.iam_check
 	$(SAM_ENV) $(SAM) validate --lint --template template.yaml
 	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation -f template.yaml
+	$(MAKE) --no-print-directory guard
+
+.PHONY: guard
+guard: $(VENV)/.installed $(GUARD_DIR)/.installed ## cfn-guard: guard/*.guard (HIPAA Security) over the template rendered for dev and prod
+	PYTHONPATH=layers/shared:tests $(PY) -m testkit.guard
 
 .PHONY: test
 test: install lint unit image-test static build-check ## Everything CI runs: lint, types, tests, the image, template gates, sam build

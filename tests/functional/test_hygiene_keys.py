@@ -146,6 +146,19 @@ def test_secret_age_is_published_for_every_kind_and_overdue_is_flagged(
     assert cron.current_text() not in out
 
 
+def test_hygiene_never_reads_the_cron_header_value(
+    aws: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Finding 9: the age of a secret is a version date; reading the live value is not needed for it.
+    cron = make_rotation(monkeypatch, "cron-header")
+    age_current_version(cron, 24 * 10)
+    calls = record_secret_reads(monkeypatch)
+    result, metrics, _ = run_hygiene(monkeypatch, capsys, CRON_SECRET_ARN=cron.secret_id)
+    assert calls == []
+    assert metrics[("SecretAgeDays", "cron-header")] == pytest.approx(10, abs=0.01)
+    assert result["Secrets"][0]["Overdue"] is False
+
+
 def test_hygiene_reads_the_current_key_by_stage_or_version(
     aws: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

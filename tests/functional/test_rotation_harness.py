@@ -40,7 +40,7 @@ from moto.iam.models import AccessKeyLastUsed
 from moto.secretsmanager.models import secretsmanager_backends
 
 from redcap_ctl import waf
-from testkit import LambdaContext, load_event, load_handler
+from testkit import LambdaContext, load_event, load_handler, moto_secrets
 from testkit.emulators.ses_smtp import LocalSes as FakeSes
 from testkit.emulators.ses_smtp import moto_key, self_signed_cert, serve, ses_smtp_password_reference
 
@@ -333,6 +333,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     # Every boto3 Session (the handler builds one per client, as in Lambda) would parse the same
     # service-model JSON again; one shared loader keeps these tests fast and changes nothing else.
     monkeypatch.setattr(botocore.session, "create_loader", _LOADER)
+    moto_secrets.apply(monkeypatch)  # version dates as AWS reports them (key hygiene reads them)
     with mock_aws():
         yield
 

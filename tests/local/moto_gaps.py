@@ -15,6 +15,8 @@ and from Secrets Manager, which the rotation function and the cron caller share:
   version, so GetSecretValue *without* a stage (what Powertools'
   SecretsProvider sends) keeps answering the old value after a rotation; AWS
   answers AWSCURRENT.
+- ListSecretVersionIds reports the call's time as every version's CreatedDate
+  (``testkit.moto_secrets``, shared with the tests).
 
 Applied once, for the life of the ``make local``/bench process (the moto
 server runs in this process). Never used by the test suite's own moto.
@@ -31,6 +33,7 @@ from moto.guardduty import models as gd_models
 from moto.secretsmanager import models as sm_models
 
 from local.env import ACCOUNT_ID, WsgiApp, signing_service
+from testkit import moto_secrets
 from testkit.moto_guardduty import aws_create_detector, aws_update_detector
 
 _applied = False
@@ -56,6 +59,7 @@ def apply() -> None:
         gd_models.GuardDutyBackend.create_detector
     )
     gd_models.Detector.update = aws_update_detector(gd_models.Detector.update)  # type: ignore[method-assign]
+    moto_secrets.apply()
 
 
 def _detector(arn: str) -> Any:

@@ -93,7 +93,8 @@ def test_file_bucket_is_private_kms_encrypted_tls_only_and_logged() -> None:
     assert bucket["LoggingConfiguration"]["DestinationBucketName"] == {"Ref": "LogBucket"}
     (deny,) = rendered.props("FileBucketPolicy")["PolicyDocument"]["Statement"]
     assert deny["Effect"] == "Deny"
-    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    # A boolean, as CloudFormation Guard's S3_BUCKET_SSL_REQUESTS_ONLY expects (issue 13, finding 11).
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": False}}
 
 
 def _nat_gateways(env: str) -> set[str]:

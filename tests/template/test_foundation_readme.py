@@ -1,7 +1,7 @@
-"""Foundation: the README's Parameters and Outputs tables match template.yaml.
+"""Foundation: the Parameters and Outputs tables of docs/deploy.md match template.yaml.
 
-Other areas add parameters and outputs over time; these tests fail when one is
-missing from the "Deploy for real" tables, when a row names something the
+The README links there. Other areas add parameters and outputs over time; these tests
+fail when one is missing from the "Deploy for real" tables, when a row names something the
 template no longer has, or when a documented default differs from the template's.
 """
 
@@ -14,16 +14,17 @@ import pytest
 from testkit import ROOT
 from testkit.template import load
 
+DEPLOY_PAGE = ROOT / "docs" / "deploy.md"
 NAME = re.compile(r"`([A-Za-z][A-Za-z0-9]*)`")
 
 
 def _section(heading: str) -> str:
     """The text of the ``### <heading>`` subsection of ``## Deploy for real`` (up to the next heading)."""
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    text = DEPLOY_PAGE.read_text(encoding="utf-8") + "\n## "
     deploy = re.search(r"^## Deploy for real\n(.*?)(?=^## )", text, re.M | re.S)
-    assert deploy, "README.md has no '## Deploy for real' section"
+    assert deploy, "docs/deploy.md has no '## Deploy for real' section"
     sub = re.search(rf"^### {re.escape(heading)}\n(.*?)(?=^##)", deploy.group(1) + "\n##", re.M | re.S)
-    assert sub, f"README.md has no '### {heading}' under 'Deploy for real'"
+    assert sub, f"docs/deploy.md has no '### {heading}' under 'Deploy for real'"
     return sub.group(1)
 
 
@@ -51,18 +52,18 @@ def _documented(heading: str) -> dict[str, str]:
     return out
 
 
-def test_every_template_parameter_is_in_the_readme_and_nothing_else() -> None:
+def test_every_template_parameter_is_in_the_deploy_page_and_nothing_else() -> None:
     template = set(load()["Parameters"])
     documented = set(_documented("Parameters"))
-    assert sorted(template - documented) == [], "parameters missing from README.md 'Deploy for real' tables"
-    assert sorted(documented - template) == [], "README.md documents parameters the template does not have"
+    assert sorted(template - documented) == [], "parameters missing from docs/deploy.md 'Deploy for real' tables"
+    assert sorted(documented - template) == [], "docs/deploy.md documents parameters the template does not have"
 
 
-def test_every_template_output_is_in_the_readme_and_nothing_else() -> None:
+def test_every_template_output_is_in_the_deploy_page_and_nothing_else() -> None:
     template = set(load()["Outputs"])
     documented = set(_documented("Outputs"))
-    assert sorted(template - documented) == [], "outputs missing from README.md 'Deploy for real' tables"
-    assert sorted(documented - template) == [], "README.md documents outputs the template does not have"
+    assert sorted(template - documented) == [], "outputs missing from docs/deploy.md 'Deploy for real' tables"
+    assert sorted(documented - template) == [], "docs/deploy.md documents outputs the template does not have"
 
 
 def _readme_defaults() -> dict[str, str | None]:

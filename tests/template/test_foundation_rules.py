@@ -8,6 +8,7 @@ if a rule is removed, loosened or tightened.
 from __future__ import annotations
 
 import itertools
+import re
 from typing import Any
 
 import pytest
@@ -136,3 +137,74 @@ def test_parameter_allowed_values_match_the_rule_domain() -> None:
 def test_evaluator_rejects_unknown_functions() -> None:
     with pytest.raises(AssertionError, match="Fn::ValueOf"):
         _eval({"Fn::ValueOf": ["x", "y"]}, {})
+
+
+# ----------------------------------------------------------------------------- issue 13, finding 7
+# Combinations that used to fail half-way through a deployment are refused before anything is created.
+def _allowed(name: str) -> list[str]:
+    return [str(v) for v in load()["Parameters"][name]["AllowedValues"]]
+
+
+def test_capacities_are_multiples_of_half_an_acu_within_aurora_limits() -> None:
+    for name, low in (("DbMinCapacity", 0.0), ("DbMaxCapacity", 1.0)):
+        values = [float(v) for v in _allowed(name)]
+        assert all((v * 2).is_integer() for v in values), name
+        assert min(values) == low
+        assert max(values) == 256
+
+
+@pytest.mark.parametrize(("low", "high"), itertools.product(["0", "0.5", "4", "16", "256"], ["1", "4", "8", "256"]))
+def test_minimum_capacity_above_maximum_is_refused(low: str, high: str) -> None:
+    failed = violations(DbMinCapacity=low, DbMaxCapacity=high, DbEngineVersion="8.0.mysql_aurora.3.08.2")
+    if float(low) <= float(high):
+        assert failed == {}
+    else:
+        assert failed == {"DbCapacityRange": ["DbMinCapacity must not exceed DbMaxCapacity."]}
+
+
+def test_every_minimum_capacity_is_covered_by_the_range_rule() -> None:
+    for low in _allowed("DbMinCapacity"):
+        above = [h for h in _allowed("DbMaxCapacity") if float(h) < float(low)]
+        for high in above:
+            assert "DbCapacityRange" in violations(DbMinCapacity=low, DbMaxCapacity=high), (low, high)
+
+
+@pytest.mark.parametrize(
+    ("version", "refused"),
+    [("8.0.mysql_aurora.3.07.1", True), ("8.0.mysql_aurora.3.08.0", False), ("8.0.mysql_aurora.3.10.1", False)],
+)
+def test_auto_pause_needs_engine_3_08(version: str, refused: bool) -> None:
+    failed = violations(DbMinCapacity="0", DbEngineVersion=version)
+    assert ("DbAutoPauseNeedsEngine308" in failed) is refused
+    assert violations(DbMinCapacity="0.5", DbEngineVersion=version) == {}
+
+
+@pytest.mark.parametrize(
+    ("version", "ok"),
+    [
+        ("8.0.mysql_aurora.3.04.3", False),  # no Data API
+        ("8.0.mysql_aurora.3.06.1", False),
+        ("8.0.mysql_aurora.3.07.1", True),
+        ("8.0.mysql_aurora.3.08.2", True),
+        ("8.0.mysql_aurora.3.10.0", True),
+        ("8.0.mysql_aurora.3.07.10", False),  # the auto-pause rule lists 3.07.0-3.07.9
+    ],
+)
+def test_engine_version_pattern_requires_the_data_api(version: str, ok: bool) -> None:
+    assert bool(re.fullmatch(load()["Parameters"]["DbEngineVersion"]["AllowedPattern"], version)) is ok
+
+
+@pytest.mark.parametrize(("low", "high"), [(1, 1), (2, 10), (25, 25), (3, 2), (25, 1), (10, 9)])
+def test_min_size_above_max_size_is_refused(low: int, high: int) -> None:
+    failed = violations(MinSize=low, MaxSize=high)
+    if low <= high:
+        assert failed == {}
+    else:
+        assert failed == {"InstanceRange": ["MinSize (warm instances) must not exceed MaxSize."]}
+
+
+def test_every_min_size_is_covered_by_the_range_rule() -> None:
+    spec = load()["Parameters"]
+    sizes = range(spec["MinSize"]["MinValue"], spec["MaxSize"]["MaxValue"] + 1)
+    for low, high in itertools.product(sizes, sizes):
+        assert ("InstanceRange" in violations(MinSize=low, MaxSize=high)) is (low > high), (low, high)

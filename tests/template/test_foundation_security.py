@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
+import pytest
+
+from testkit import TEMPLATE
 from testkit.template import Rendered, load
 
 SECRET_NAMES = {"DB_SALT", "S3_USER_SECRET", "SES_USER_SECRET", "REDCAP_ADMIN_SECRET"}
@@ -51,6 +55,54 @@ def test_instance_role_reads_only_its_own_secrets() -> None:
     assert set(by_sid) == {"ReadOwnSecrets", "DecryptOwnSecrets", "IamDatabaseAuthentication"}
 
 
+def _intrinsic(node: Any, params: dict[str, str]) -> Any:
+    """Evaluate the string functions the ECR pull statement uses (Ref, Split, Select, Join, Sub)."""
+    if isinstance(node, list):
+        return [_intrinsic(v, params) for v in node]
+    if not isinstance(node, dict):
+        return node
+    ((key, value),) = node.items()
+    if key == "Ref":
+        return params[value]
+    if key == "Fn::Split":
+        return str(_intrinsic(value[1], params)).split(value[0])
+    if key == "Fn::Select":
+        return _intrinsic(value[1], params)[int(value[0])]
+    if key == "Fn::Join":
+        return value[0].join(_intrinsic(value[1], params))
+    if key == "Fn::Sub":
+        text, variables = value
+        names = {**params, **{k: _intrinsic(v, params) for k, v in variables.items()}}
+        return re.sub(r"\$\{([^}]+)\}", lambda m: str(names[m.group(1)]), text)
+    raise AssertionError(f"unexpected function {key}")
+
+
+@pytest.mark.parametrize(
+    ("image_uri", "arn"),
+    [
+        (
+            "123456789012.dkr.ecr.eu-west-1.amazonaws.com/redcap:14.5.1",
+            "arn:aws:ecr:eu-west-1:123456789012:repository/redcap",
+        ),
+        (
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com/team/apps/redcap@sha256:" + "a" * 64,
+            "arn:aws:ecr:us-east-1:123456789012:repository/team/apps/redcap",
+        ),
+        (
+            "210987654321.dkr.ecr.cn-north-1.amazonaws.com.cn/redcap.v14/web:2025-01",
+            "arn:aws-cn:ecr:cn-north-1:210987654321:repository/redcap.v14/web",
+        ),
+    ],
+)
+def test_ecr_pull_is_scoped_to_the_one_repository_image_uri_names(image_uri: str, arn: str) -> None:
+    # Issue 13, finding 9: the pull statement named repository/* in the registry.
+    assert re.fullmatch(load()["Parameters"]["ImageUri"]["AllowedPattern"], image_uri)
+    partition = "aws-cn" if ".amazonaws.com.cn/" in image_uri else "aws"
+    params = {"ImageUri": image_uri, "AWS::Partition": partition}
+    (pull,) = [s for s in _statements(load()["Resources"]["AppRunnerEcrAccessRole"]) if s["Resource"] != "*"]
+    assert _intrinsic(pull["Resource"], params) == arn
+
+
 def test_ecr_access_role_wildcards_are_the_justified_ones() -> None:
     role = Rendered().resource("AppRunnerEcrAccessRole")
     for stmt in _statements(role):
@@ -58,8 +110,7 @@ def test_ecr_access_role_wildcards_are_the_justified_ones() -> None:
             # GetAuthorizationToken cannot be scoped to a resource.
             assert stmt["Action"] == "ecr:GetAuthorizationToken"
         else:
-            arn = stmt["Resource"]["Fn::Sub"][0]
-            assert arn == "arn:${AWS::Partition}:ecr:${Region}:${Account}:repository/*"
+            assert "*" not in json.dumps(stmt["Resource"])
 
 
 def _image_config() -> dict[str, Any]:
@@ -206,3 +257,112 @@ def test_app_runner_service_shape() -> None:
     assert (scaling["MinSize"], scaling["MaxSize"], scaling["MaxConcurrency"]) == (2, 10, 50)
     connector = rendered.props("AppRunnerVpcConnector")
     assert connector["Subnets"] == [{"Ref": "PrivateSubnet1"}, {"Ref": "PrivateSubnet2"}]
+
+
+# ----------------------------------------------------------------------------- issue 13
+def test_database_refuses_plain_text_connections() -> None:
+    # Finding 2: without require_secure_transport a client may log in without TLS.
+    params = Rendered().props("DbClusterParameterGroup")["Parameters"]
+    assert params["require_secure_transport"] == "ON"
+
+
+def test_kms_service_principals_act_only_for_this_account() -> None:
+    # Finding 9: service principals in the key policy need aws:SourceAccount and aws:SourceArn.
+    statements = Rendered().props("KmsKey")["KeyPolicy"]["Statement"]
+    for stmt in statements:
+        services = _as_list(stmt["Principal"].get("Service", []))
+        if not services or any(str(s).startswith("logs.") or "logs." in json.dumps(s) for s in services):
+            continue  # CloudWatch Logs is scoped by kms:EncryptionContext:aws:logs:arn instead
+        condition = stmt["Condition"]
+        assert condition["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}, stmt["Sid"]
+        for arn in condition["ArnLike"]["aws:SourceArn"]:
+            assert "${AWS::AccountId}" in arn["Fn::Sub"], arn
+            assert "${AWS::Region}" in arn["Fn::Sub"], arn
+
+
+def test_every_service_role_trust_names_this_account() -> None:
+    # Finding 9: the malware-protection role trusted its service without aws:SourceAccount.
+    rendered = Rendered(EnableMalwareProtection="true")
+    for name, res in rendered.of_type("AWS::IAM::Role").items():
+        for stmt in res["Properties"]["AssumeRolePolicyDocument"]["Statement"]:
+            service = stmt["Principal"].get("Service")
+            if service in ("malware-protection-plan.guardduty.amazonaws.com", "scheduler.amazonaws.com"):
+                assert stmt["Condition"]["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}, name
+
+
+@pytest.mark.parametrize("queue", ["NotificationDeadLetterQueue", "CronDeadLetterQueue"])
+def test_every_queue_denies_requests_without_tls(queue: str) -> None:
+    # Finding 9: the dead-letter queues had no TLS-only deny.
+    rendered = Rendered()
+    policies = [
+        r["Properties"]
+        for r in rendered.of_type("AWS::SQS::QueuePolicy").values()
+        if {"Ref": queue} in r["Properties"]["Queues"]
+    ]
+    (policy,) = policies
+    denies = [s for s in policy["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"]
+    assert denies == [
+        {
+            "Sid": "TlsOnly",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "sqs:*",
+            "Resource": {"Fn::GetAtt": [queue, "Arn"]},
+            "Condition": {"Bool": {"aws:SecureTransport": False}},
+        }
+    ]
+    assert set(rendered.of_type("AWS::SQS::Queue")) == {"NotificationDeadLetterQueue", "CronDeadLetterQueue"}
+
+
+def _egress_ports(**params: str) -> set[int]:
+    rendered = Rendered(**params)
+    rules = list(rendered.props("AppRunnerSecurityGroup")["SecurityGroupEgress"])
+    rules += [
+        r["Properties"]
+        for r in rendered.of_type("AWS::EC2::SecurityGroupEgress").values()
+        if r["Properties"]["GroupId"] == {"Ref": "AppRunnerSecurityGroup"}
+    ]
+    return {r["FromPort"] for r in rules if r["CidrIp"] == "0.0.0.0/0"}
+
+
+def test_plain_http_egress_only_for_the_data_entry_trigger_when_asked() -> None:
+    # Finding 9: port 80 to anywhere was open for every stack.
+    assert _egress_ports() == {443, 587}
+    assert _egress_ports(AllowHttpEgress="true") == {80, 443, 587}
+
+
+def test_parameter_group_labels_are_single_strings() -> None:
+    # Finding 11: {default: Domain, DNS and email} is a mapping with two keys in YAML flow style.
+    groups = load()["Metadata"]["AWS::CloudFormation::Interface"]["ParameterGroups"]
+    for group in groups:
+        assert set(group["Label"]) == {"default"}, group["Label"]
+        assert isinstance(group["Label"]["default"], str)
+    assert "Domain, DNS and email" in [g["Label"]["default"] for g in groups]
+
+
+def test_secure_transport_conditions_are_booleans() -> None:
+    # Finding 11: CloudFormation Guard compares aws:SecureTransport with the boolean false.
+    text = TEMPLATE.read_text(encoding="utf-8")
+    assert re.findall(r"aws:SecureTransport:\s*(\S+)", text) == ["false"] * len(
+        re.findall(r"aws:SecureTransport", text)
+    )
+
+
+# ----------------------------------------------------------------------------- finding 4
+def test_every_log_group_aws_services_create_is_claimed_with_the_key_and_retention() -> None:
+    # Aurora's exports and App Runner's application/service logs: created by the services, so claimed.
+    rendered = Rendered()
+    exports = rendered.props("DbCluster")["EnableCloudwatchLogsExports"]
+    database = rendered.props("DatabaseLogGroups")
+    assert [n["Fn::Sub"] for n in database["LogGroupNames"]] == [
+        f"/aws/rds/cluster/${{DbCluster}}/{kind}" for kind in exports
+    ]
+    app_runner = rendered.props("AppRunnerLogGroups")
+    assert [n["Fn::Sub"][0].rsplit("/", 1)[1] for n in app_runner["LogGroupNames"]] == ["application", "service"]
+    for props in (database, app_runner):
+        assert props["KmsKeyArn"] == {"Fn::GetAtt": ["KmsKey", "Arn"]}
+        assert props["RetentionInDays"] == rendered.params["LogRetentionDays"]
+        assert props["ServiceToken"] == {"Fn::GetAtt": ["ServiceLogGroupsFunction", "Arn"]}
+    # claimed before the first instance can export anything
+    assert rendered.resource("DbWriter")["DependsOn"] == "DatabaseLogGroups"
+    assert "ServiceLogGroupsAppRunnerPolicy" in rendered.resource("AppRunnerLogGroups")["DependsOn"]

@@ -211,7 +211,10 @@ def test_every_function_has_an_errors_alarm(rendered: Rendered) -> None:
     watched: list[Any] = []
     for alarm in _alarms(rendered).values():
         watched += _alarmed_on(alarm, "Errors")
-    missing = [f for f in functions if {"Ref": f} not in watched]
+    # DevStackCleanupFunction runs only while a dev stack is deleted, when its alarm and the topic are
+    # being deleted too: its failures reach whoever deletes the stack as DELETE_FAILED with the reason.
+    deleting_only = {"DevStackCleanupFunction"}
+    missing = [f for f in functions if {"Ref": f} not in watched and f not in deleting_only]
     assert not missing, f"no Errors alarm for {missing}"
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from testkit import ROOT
 from testkit.template import Rendered
 
 ROTATION = {
@@ -87,7 +89,6 @@ IAM_KEYS = (
     "iam:ListAccessKeys",
     "iam:CreateAccessKey",
     "iam:DeleteAccessKey",
-    "iam:UpdateAccessKey",
     "iam:GetAccessKeyLastUsed",
 )
 KMS_VIA_SM = {"StringEquals": {"kms:ViaService": {"Fn::Sub": "secretsmanager.${AWS::Region}.amazonaws.com"}}}
@@ -155,11 +156,9 @@ def test_rotation_policies_are_exactly_this_kinds_resources(tpl: Rendered, secre
 def test_hygiene_policy_is_exactly_the_two_users_and_three_secrets(tpl: Rendered) -> None:
     secrets = [{"Ref": s} for s in ("S3UserSecret", "SesUserSecret", "CronSecret")]
     users = [{"Fn::GetAtt": [u, "Arn"]} for u in ("S3User", "SesUser")]
-    expected = {
-        (a, json.dumps(r), "")
-        for a in ("secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue")
-        for r in secrets
-    }
+    # Finding 9: ages come from version dates; only the IAM kinds' values are read (for their key ids).
+    expected = {("secretsmanager:ListSecretVersionIds", json.dumps(r), "") for r in secrets}
+    expected |= {("secretsmanager:GetSecretValue", json.dumps(r), "") for r in secrets[:2]}
     expected |= {
         (a, json.dumps(r), "")
         for a in ("iam:ListAccessKeys", "iam:GetAccessKeyLastUsed", "iam:UpdateAccessKey", "iam:DeleteAccessKey")
@@ -301,3 +300,19 @@ def test_the_ses_rotation_cannot_run_before_the_service_exists(tpl: Rendered) ->
     assert "AppRunnerService" in direct_dependencies(tpl, "SesKeyRotationFunction")
     assert "AppRunnerService" in closure(tpl, "SesUserSecretRotationSchedule")
     assert "SesUserSecretRotationSchedule" not in closure(tpl, "AppRunnerService")
+
+
+def _iam_actions_called(paths: list[Path]) -> set[str]:
+    """IAM actions the code calls (``iam.create_access_key`` -> ``iam:CreateAccessKey``)."""
+    names = set()
+    for path in paths:
+        names |= set(re.findall(r"\biam\.([a-z_]+)\b", path.read_text(encoding="utf-8")))
+    return {"iam:" + "".join(part.title() for part in name.split("_")) for name in names}
+
+
+def test_rotation_iam_grants_are_the_calls_the_rotation_makes() -> None:
+    # Issue 13, finding 9: iam:UpdateAccessKey was granted to rotation roles that never call it.
+    package = ROOT / "layers" / "shared" / "redcap_ctl" / "rotation"
+    rotation_files = [p for p in package.glob("*.py") if p.name != "hygiene.py"]
+    assert _iam_actions_called(rotation_files) == set(IAM_KEYS)
+    assert "iam:UpdateAccessKey" in _iam_actions_called([package / "hygiene.py"])

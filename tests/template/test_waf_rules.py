@@ -3,7 +3,7 @@
 Each row: which parameters the stack was deployed with, a request (path as
 sent on the wire, header, source address, country), and what WAF must do.
 The evaluator (``testkit.waf_eval``) applies WAF's documented semantics for
-the statements and text transformations the template uses; the README's
+the statements and text transformations the template uses; docs/cron-and-waf.md
 "cron.php and WAF" table is the readable form of this one.
 """
 
@@ -36,7 +36,11 @@ PROFILES: dict[str, dict[str, Any]] = {
     "admin": {"AdminCidrs": "198.51.100.0/24"},
     "allowlists": {"AllowedCidrs": "203.0.113.0/24", "AllowedCountries": "US,CA", "AdminCidrs": "203.0.113.8/32"},
     "restricted": {"AllowedCidrs": "203.0.113.0/24", "AllowedCountries": "US,CA", "RestrictSurveys": "true"},
+    "prod": {"Environment": "prod"},  # one NAT gateway (and address) per AZ
 }
+# The NAT gateways' public addresses (Ref of NatEip1/NatEip2): REDCap's own outbound requests come from these.
+NAT_ADDRESSES = {"NatEip1": "198.51.100.201", "NatEip2": "198.51.100.202"}
+NO_UA = frozenset({("AWSManagedRulesCommonRuleSet", "NoUserAgent_HEADER")})
 
 # The pattern set: as created (from the template's dynamic reference), during a
 # rotation ({AWSCURRENT, AWSPENDING}) and after it ({new AWSCURRENT}).
@@ -300,6 +304,47 @@ CASES = [
         BLOCK,
         "AWSManagedRulesCommonRuleSet",
     ),
+    # --- REDCap's Configuration Check (issue 13, finding 10): it requests the survey endpoint without a
+    # User-Agent, from REDCap's own NAT address. Only that passes; every other request without one is blocked.
+    Case(
+        "config check: survey endpoint, no User-Agent, from REDCap's NAT",
+        req("/surveys/index.php", ip="198.51.100.201", managed=NO_UA),
+        ALLOW,
+        None,
+    ),
+    Case(
+        "config check from the second NAT in prod",
+        req("/surveys/", ip="198.51.100.202", managed=NO_UA),
+        ALLOW,
+        None,
+        profile="prod",
+    ),
+    Case(
+        "no User-Agent from the second NAT address in dev (one NAT)",
+        req("/surveys/", ip="198.51.100.202", managed=NO_UA),
+        BLOCK,
+        "BlockNoUserAgent",
+    ),
+    Case("no User-Agent from anyone else", req("/surveys/index.php", managed=NO_UA), BLOCK, "BlockNoUserAgent"),
+    Case(
+        "no User-Agent from REDCap's NAT, other page",
+        req("/index.php", ip="198.51.100.201", managed=NO_UA),
+        BLOCK,
+        "BlockNoUserAgent",
+    ),
+    Case(
+        "no User-Agent from REDCap's NAT, survey path escaped",
+        req("/surveys/../redcap_v14.0.0/ControlCenter/", ip="198.51.100.201", managed=NO_UA),
+        BLOCK,
+        "BlockNoUserAgent",
+    ),
+    Case(
+        "config check passes the allowlists' survey exception",
+        req("/surveys/index.php", ip="198.51.100.201", country="FR", managed=NO_UA),
+        ALLOW,
+        None,
+        profile="allowlists",
+    ),
     Case(
         "Log4j probe blocked",
         req("/index.php", managed=frozenset({("AWSManagedRulesKnownBadInputsRuleSet", "Log4JRCE_HEADER")})),
@@ -323,6 +368,7 @@ def evaluator(case: Case) -> WebAclEvaluator:
         secrets={"CronSecret": CURRENT},
         pattern_sets=pattern_sets,
         rate_limited=case.rate_limited,
+        addresses=NAT_ADDRESSES,
     )
 
 
@@ -411,3 +457,14 @@ def test_the_table_depends_on_the_transformations() -> None:
         "/%74emp/x",
     ):
         assert ev.evaluate(req(path)).action == ALLOW, path
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+def test_the_cron_callers_request_reaches_no_sampled_rule(profile: str) -> None:
+    # Issue 13, finding 12: sampled requests keep every header, redaction does not apply to them. The
+    # request the cron caller sends must end at a rule with sampling off, with no sampled rule before it.
+    ev = WebAclEvaluator(rendered(profile), secrets={"CronSecret": CURRENT}, addresses=NAT_ADDRESSES)
+    decision = ev.evaluate(req("/cron.php", CURRENT))
+    assert (decision.action, decision.rule, decision.counted) == (ALLOW, CRON_OK, ())
+    rules = {r["Name"]: r for r in ev.acl["Rules"]}
+    assert rules[CRON_OK]["VisibilityConfig"]["SampledRequestsEnabled"] is False

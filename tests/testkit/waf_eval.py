@@ -22,7 +22,9 @@ request is run through them:
   evaluated wrong.
 * Managed rule groups are opaque: a request says which of their rules would
   match it (``Request.managed``); ``RuleActionOverrides`` and ``OverrideAction``
-  are then applied as WAF does. Rate-based rules match when the request's
+  are then applied as WAF does, and each matching rule adds its documented label
+  (``MANAGED_LABELS``; a match whose label is not listed raises) for the rules
+  after it, counted or not. Rate-based rules match when the request's
   address is in ``Request.rate_limited``-style state given to the evaluator.
 
 Regular expressions (``RegexString`` and pattern-set entries) are PCRE in WAF.
@@ -54,6 +56,28 @@ from testkit.template import Rendered
 _DYNAMIC_REF = re.compile(r"\{\{resolve:secretsmanager:\x00([A-Za-z0-9]+)\x00\}\}")
 _SUB_VAR = re.compile(r"\$\{([^}!]+)\}")
 _HEX = "0123456789abcdefABCDEF"
+
+
+# Labels the AWS managed rules add when they match (AWS WAF Developer Guide, managed rule groups list).
+MANAGED_LABELS: dict[tuple[str, str], str] = {
+    ("AWSManagedRulesAmazonIpReputationList", "AWSManagedIPReputationList"): (
+        "awswaf:managed:aws:amazon-ip-list:AWSManagedIPReputationList"
+    ),
+    ("AWSManagedRulesCommonRuleSet", "NoUserAgent_HEADER"): "awswaf:managed:aws:core-rule-set:NoUserAgent_Header",
+    ("AWSManagedRulesCommonRuleSet", "SizeRestrictions_BODY"): "awswaf:managed:aws:core-rule-set:SizeRestrictions_Body",
+    ("AWSManagedRulesCommonRuleSet", "CrossSiteScripting_BODY"): (
+        "awswaf:managed:aws:core-rule-set:CrossSiteScripting_Body"
+    ),
+    ("AWSManagedRulesCommonRuleSet", "CrossSiteScripting_QUERYARGUMENTS"): (
+        "awswaf:managed:aws:core-rule-set:CrossSiteScripting_QueryArguments"
+    ),
+    ("AWSManagedRulesCommonRuleSet", "GenericRFI_BODY"): "awswaf:managed:aws:core-rule-set:GenericRFI_Body",
+    ("AWSManagedRulesKnownBadInputsRuleSet", "Log4JRCE_HEADER"): (
+        "awswaf:managed:aws:known-bad-inputs:Log4JRCE_Header"
+    ),
+    ("AWSManagedRulesSQLiRuleSet", "SQLi_BODY"): "awswaf:managed:aws:sql-database:SQLi_Body",
+    ("AWSManagedRulesSQLiRuleSet", "SQLi_QUERYARGUMENTS"): "awswaf:managed:aws:sql-database:SQLi_QueryArguments",
+}
 
 
 @dataclass(frozen=True)
@@ -218,10 +242,13 @@ class WebAclEvaluator:
         secrets: Mapping[str, str],
         pattern_sets: Mapping[str, Sequence[str]] | None = None,
         rate_limited: Collection[str] = (),
+        addresses: Mapping[str, str] | None = None,
         web_acl: str = "WebAcl",
     ) -> None:
         self.rendered = rendered
         self.secrets = dict(secrets)
+        # What Ref gives for resources the template names in strings (an EIP's public address).
+        self.addresses = dict(addresses or {})
         self.pattern_sets = dict(pattern_sets or {})
         self.rate_limited = set(rate_limited)
         # Resolved once: Rendered.resources re-resolves the whole template on every access.
@@ -263,6 +290,8 @@ class WebAclEvaluator:
                 name = match.group(1)
                 if name in self.rendered.params:
                     return str(self.rendered.params[name])
+                if name in self.addresses:
+                    return self.addresses[name]
                 return "\x00" + name + "\x00"  # a resource reference: resolved below if it is a secret
 
             return self._dynamic(_SUB_VAR.sub(sub, text))
@@ -354,7 +383,7 @@ class WebAclEvaluator:
             name = str(rule["Name"])
             statement = rule["Statement"]
             if "ManagedRuleGroupStatement" in statement:
-                outcome = self._managed(rule, request, counted)
+                outcome = self._managed(rule, request, counted, labels)
                 if outcome is not None:
                     return Decision(outcome, name, tuple(counted), tuple(sorted(labels)))
                 continue
@@ -371,13 +400,16 @@ class WebAclEvaluator:
         ((default, _),) = self.acl["DefaultAction"].items()
         return Decision(default.upper(), None, tuple(counted), tuple(sorted(labels)))
 
-    def _managed(self, rule: Mapping[str, Any], request: Request, counted: list[str]) -> str | None:
+    def _managed(self, rule: Mapping[str, Any], request: Request, counted: list[str], labels: set[str]) -> str | None:
         group = rule["Statement"]["ManagedRuleGroupStatement"]
         group_name = str(group["Name"])
         overrides = {str(o["Name"]): next(iter(o["ActionToUse"])) for o in group.get("RuleActionOverrides", [])}
         hits = sorted(r for g, r in request.managed if g == group_name)
         group_count = "Count" in rule.get("OverrideAction", {})
         for hit in hits:
+            if (group_name, hit) not in MANAGED_LABELS:
+                raise NotImplementedError(f"label of managed rule {group_name}:{hit} not listed in MANAGED_LABELS")
+            labels.add(MANAGED_LABELS[(group_name, hit)])
             action = overrides.get(hit, "Block")
             if group_count or action == "Count":
                 counted.append(f"{group_name}:{hit}")

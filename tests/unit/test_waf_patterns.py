@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import secrets
+from typing import Any
 
 import boto3
 import pytest
@@ -55,3 +56,36 @@ def test_rotated_values_make_patterns_waf_accepts_and_evaluates_literally():
         assert not regex_search(pattern, value + "A")
         if "-" in value:  # the escape is not part of the value
             assert not regex_search(pattern, value.replace("-", "\\-", 1))
+
+
+@mock_aws
+def test_updates_keep_the_description(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Issue 13, finding 8: AWS's UpdateRegexPatternSet replaces the whole mutable spec, so an update
+    # without Description clears it (drift after every rotation). moto keeps it, so moto is made to
+    # behave as AWS does here, and the request itself is checked too.
+    from moto.wafv2 import models
+
+    original = models.FakeRegexPatternSet.update
+
+    def aws_update(self: Any, description: str | None, regular_expressions: Any) -> None:
+        original(self, description, regular_expressions)
+        self.description = description
+
+    monkeypatch.setattr(models.FakeRegexPatternSet, "update", aws_update)
+    client = boto3.client("wafv2", region_name="us-east-1")
+    summary = client.create_regex_pattern_set(
+        Name="cron",
+        Scope="REGIONAL",
+        Description="Anchored cron header values WAF accepts - the key rotation function owns the list",
+        RegularExpressionList=[{"RegexString": "^old$"}],
+    )["Summary"]
+    sent: list[dict[str, Any]] = []
+    client.meta.events.register(
+        "before-parameter-build.wafv2.UpdateRegexPatternSet", lambda params, **_: sent.append(dict(params))
+    )
+    ref = waf.PatternSetRef.from_arn(summary["ARN"])
+    waf.accept_only(client, ref, ["current-value", "pending-value"])
+    waf.accept_only(client, ref, ["pending-value"])
+    assert [s.get("Description") for s in sent] == [summary["Description"]] * 2
+    got = client.get_regex_pattern_set(Name="cron", Scope="REGIONAL", Id=ref.id)["RegexPatternSet"]
+    assert got["Description"] == summary["Description"]

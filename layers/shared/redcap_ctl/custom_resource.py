@@ -10,6 +10,8 @@
   its constructor for its polling mode, which these resources never use (they
   finish inside one invocation). Those three clients cost ~120 ms of every cold
   start (see ``make bench``), so construction skips them.
+- crhelper never logs at DEBUG: its DEBUG records carry the event and the
+  presigned response URL (``_silence_crhelper_debug``).
 - One TLS context per container for the responses to CloudFormation: crhelper
   builds a fresh default context (loading every CA certificate, tens of
   milliseconds) for each response. A resource can warm it while it waits on
@@ -19,6 +21,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import ssl
 import types
@@ -60,6 +63,31 @@ class _NoPollingClients:
         return None
 
 
+class _NoDebugRecords(logging.Filter):
+    """Drops crhelper's DEBUG records: they carry the whole event and the presigned ResponseURL."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno > logging.DEBUG
+
+
+_CRHELPER_LOGGERS = ("crhelper", "crhelper.resource_helper", "crhelper.utils", "crhelper.log_helper")
+
+
+def _silence_crhelper_debug() -> None:
+    """crhelper logs the event (with the presigned response URL) and the URL itself at DEBUG.
+
+    Anyone holding that URL can answer CloudFormation for this resource until it expires, so
+    it must never reach the logs, even with LogLevel=DEBUG. crhelper's own loggers are held at
+    INFO and filtered (a filter on the logger that emits the record, so it holds even if
+    something lowers the level again); our own DEBUG logging is unaffected.
+    """
+    logging.getLogger("crhelper").setLevel(logging.INFO)
+    for name in _CRHELPER_LOGGERS:
+        emitting = logging.getLogger(name)
+        if not any(isinstance(f, _NoDebugRecords) for f in emitting.filters):
+            emitting.addFilter(_NoDebugRecords())
+
+
 def make_helper() -> CfnResource:
     # crhelper ships no type information for its module globals.
     real_boto3 = _resource_helper.boto3  # type: ignore[attr-defined]
@@ -73,3 +101,4 @@ def make_helper() -> CfnResource:
         )
     finally:
         _resource_helper.boto3 = real_boto3  # type: ignore[attr-defined]
+        _silence_crhelper_debug()

@@ -58,10 +58,16 @@ def accepts(patterns: Iterable[str], value: str) -> bool:
     return any(re.search(p, value) for p in patterns)
 
 
-def get_patterns(waf: WAFV2Client, ref: PatternSetRef) -> tuple[list[str], str]:
+def _read(waf: WAFV2Client, ref: PatternSetRef) -> tuple[list[str], str, str | None]:
+    """(patterns, lock token, description) of the pattern set."""
     resp = waf.get_regex_pattern_set(Name=ref.name, Scope=ref.scope, Id=ref.id)
     patterns = [r["RegexString"] for r in resp["RegexPatternSet"].get("RegularExpressionList", [])]
-    return patterns, resp["LockToken"]
+    return patterns, resp["LockToken"], resp["RegexPatternSet"].get("Description")
+
+
+def get_patterns(waf: WAFV2Client, ref: PatternSetRef) -> tuple[list[str], str]:
+    patterns, token, _description = _read(waf, ref)
+    return patterns, token
 
 
 def accepted(waf: WAFV2Client, ref: PatternSetRef, value: str) -> bool:
@@ -82,7 +88,7 @@ def update_patterns(
     again and re-apply ``change`` to what is there now.
     """
     for _attempt in range(retries):
-        current, token = get_patterns(waf, ref)
+        current, token, description = _read(waf, ref)
         wanted = change(list(current))
         if not wanted:
             raise ControlPlaneError("refusing to empty the cron header pattern set")
@@ -90,6 +96,9 @@ def update_patterns(
             raise ControlPlaneError(f"cron header pattern set would exceed {MAX_PATTERNS} patterns")
         if wanted == current:
             return current
+        # UpdateRegexPatternSet replaces the whole mutable spec: a Description left out is cleared,
+        # which CloudFormation then reports as drift. Send back the one the set has.
+        extra = {"Description": description} if description else {}
         try:
             waf.update_regex_pattern_set(
                 Name=ref.name,
@@ -97,6 +106,7 @@ def update_patterns(
                 Id=ref.id,
                 RegularExpressionList=[{"RegexString": p} for p in wanted],
                 LockToken=token,
+                **extra,
             )
             return wanted
         except ClientError as err:

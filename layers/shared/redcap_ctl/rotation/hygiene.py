@@ -13,6 +13,8 @@ After a rotation the previous key stays Active so that consumers can follow
   (a consumer did not follow) and the age of every secret, for the alarms.
 
 A key staged AWSPENDING belongs to a rotation in progress and is never touched.
+Secret ages come from the version list's dates; only the IAM kinds read values
+(AWSCURRENT and AWSPENDING), because the live key ids exist nowhere else.
 """
 
 from __future__ import annotations
@@ -94,17 +96,20 @@ class KindReport:
 
 
 def _current_since(secrets: SecretsManagerClient, secret_id: str) -> tuple[datetime, str | None]:
-    """When the AWSCURRENT value was created (its rotation), and the pending version id if any."""
-    meta = secrets.describe_secret(SecretId=secret_id)
-    versions = meta.get("VersionIdsToStages", {})
-    current_id = next((v for v, stages in versions.items() if CURRENT in stages), None)
-    pending_id = next((v for v, stages in versions.items() if PENDING in stages and CURRENT not in stages), None)
-    if current_id is None:
+    """When the AWSCURRENT value was created (its rotation), and the pending version id if any.
+
+    From the version list's dates, never from the value: the age of the cron header needs no read
+    of the header itself, and the IAM kinds read their values only to learn the live key ids.
+    """
+    versions = secrets.list_secret_version_ids(SecretId=secret_id)["Versions"]
+    current = next((v for v in versions if CURRENT in v.get("VersionStages", [])), None)
+    pending = next(
+        (v for v in versions if PENDING in v.get("VersionStages", []) and CURRENT not in v.get("VersionStages", [])),
+        None,
+    )
+    if current is None or "CreatedDate" not in current:
         raise RotationError("the secret has no AWSCURRENT version")
-    # GetSecretValue reports the version's own creation time (ListSecretVersionIds does too on AWS,
-    # but not in every emulator); reading the value is needed for the IAM kinds anyway.
-    created = secrets.get_secret_value(SecretId=secret_id, VersionId=current_id)["CreatedDate"]
-    return created, pending_id
+    return current["CreatedDate"], pending["VersionId"] if pending else None
 
 
 def check_secret(
