@@ -85,9 +85,9 @@ INSERT INTO redcap_user_information (username, user_email, super_user) VALUES ('
 """
 
 
-def _page(title: str, depth: int) -> str:
+def _page(title: str, depth: int, version: str) -> str:
     up = "/".join([".."] * depth)
-    prefix = f"__DIR__ . '/{up}/redcap_v{STANDIN_VERSION}" if depth else f"__DIR__ . '/redcap_v{STANDIN_VERSION}"
+    prefix = f"__DIR__ . '/{up}/redcap_v{version}" if depth else f"__DIR__ . '/redcap_v{version}"
     return f"<?php\nrequire {prefix}/Config/init_functions.php';\nstandin_page('{title}');\n"
 
 
@@ -95,19 +95,19 @@ def release_files(version: str = STANDIN_VERSION) -> dict[str, str]:
     """Path inside the zip -> content."""
     v = f"redcap/redcap_v{version}"
     return {
-        "redcap/index.php": _page("REDCap", 0),
+        "redcap/index.php": _page("REDCap", 0, version),
         "redcap/database.php": "<?php\n// Fill in your connection settings.\n$hostname = '';\n$db = '';\n"
         "$username = '';\n$password = '';\n$salt = '';\n",
         "redcap/install.php": _INSTALL_PHP.replace("@VERSION@", version),
         "redcap/upgrade.php": "<?php\necho 'REDCap upgrade page';\n",
         "redcap/cron.php": "<?php\necho 'cron done';\n",
-        "redcap/api/index.php": _page("API", 1),
-        "redcap/surveys/index.php": _page("Survey", 1),
+        "redcap/api/index.php": _page("API", 1, version),
+        "redcap/surveys/index.php": _page("Survey", 1, version),
         "redcap/languages/English.ini": "; stand-in\n",
         "redcap/temp/index.html": "",
         "redcap/edocs/index.html": "",
         "redcap/webtools2/index.php": "<?php\necho 'webtools2';\n",
-        f"{v}/index.php": _page("Project home", 1),
+        f"{v}/index.php": _page("Project home", 1, version),
         f"{v}/Config/init_functions.php": _CONNECT,
         f"{v}/Resources/sql/install.sql": _INSTALL_SQL,
         f"{v}/Resources/sql/install_data.sql": _INSTALL_DATA_SQL,
