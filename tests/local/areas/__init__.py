@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from local.areas import cron, custom_domain, guardduty, rotation
+from local.areas import cron, custom_domain, database, guardduty, rotation
 
 # Order matters: rotation rotates the cron secret and then runs the next tick.
 AREAS: dict[str, ModuleType] = {
+    "database": database,
     "custom-domain": custom_domain,
     "guardduty": guardduty,
     "cron": cron,
