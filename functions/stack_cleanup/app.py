@@ -16,6 +16,7 @@ try:
 
     S3 = clients.client("s3")
     IAM = clients.client("iam")
+    CLOUDFORMATION = clients.client("cloudformation")
 except Exception as err:  # noqa: BLE001 -- any import-time failure must reach CloudFormation as FAILED, not a hang
     helper.init_failure(err)
 
@@ -47,6 +48,11 @@ def on_delete(event: dict[str, Any], context: Any) -> None:
         settings = stack_cleanup.parse_settings(event["ResourceProperties"])
     except InputError as err:
         logger.warning("Delete with invalid properties: nothing cleaned", extra={"error": str(err)})
+        return
+    going, status = stack_cleanup.stack_is_going(CLOUDFORMATION, event["StackId"])
+    if not going:
+        # The resource left the template (e.g. dev switched to prod): the data stays.
+        logger.warning("Removed from the template while the stack stays: nothing cleaned", extra={"status": status})
         return
     budget = Budget(context.get_remaining_time_in_millis, stack_cleanup.CALL_RESERVE_S)
     removed = stack_cleanup.clean(S3, IAM, settings, budget)

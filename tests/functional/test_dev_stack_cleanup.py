@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import boto3
@@ -26,10 +26,42 @@ FILES, LOGS = "redcap-dev-filebucket-example", "redcap-dev-logbucket-example"
 USERS = ["redcap-dev-S3User-EXAMPLE", "redcap-dev-SesUser-EXAMPLE"]
 
 
+class StackStatus:
+    """DescribeStacks for the stack in the events, answered with a chosen status.
+
+    moto cannot hold a stack in DELETE_IN_PROGRESS while a custom resource runs, so the one call the
+    handler makes about its stack is answered here (the response shape is botocore's own).
+    """
+
+    def __init__(self) -> None:
+        self.status = "DELETE_IN_PROGRESS"
+        self.asked: list[str] = []
+
+    def __call__(self, context: dict[str, Any], **_: Any) -> tuple[Any, dict[str, Any]]:
+        stack = str(context.get("cfn_params", {}).get("StackName", ""))
+        self.asked.append(stack)
+        stacks = [{"StackName": "redcap-dev", "StackId": stack, "CreationTime": "2026-11-28T00:00:00Z"}]
+        stacks[0]["StackStatus"] = self.status
+        return SimpleNamespace(status_code=200, headers={}), {"Stacks": stacks}
+
+
 @pytest.fixture
-def app() -> Iterator[ModuleType]:
+def stack_status() -> StackStatus:
+    return StackStatus()
+
+
+@pytest.fixture
+def app(stack_status: StackStatus) -> Iterator[ModuleType]:
     with mock_aws():
-        yield load_handler("stack_cleanup")
+        module = load_handler("stack_cleanup")
+        events = module.CLOUDFORMATION.meta.events
+        events.register("before-parameter-build.cloudformation.DescribeStacks", _remember_params)
+        events.register("before-call.cloudformation.DescribeStacks", stack_status)
+        yield module
+
+
+def _remember_params(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+    context["cfn_params"] = dict(params)
 
 
 @pytest.fixture
@@ -104,6 +136,27 @@ def test_delete_empties_every_version_and_removes_every_key(
         s3.delete_bucket(Bucket=bucket)
     for user in USERS:
         iam.delete_user(UserName=user)
+
+
+@pytest.mark.parametrize("status", ["UPDATE_COMPLETE_CLEANUP_IN_PROGRESS", "UPDATE_ROLLBACK_IN_PROGRESS"])
+def test_delete_while_the_stack_stays_keeps_everything(
+    app: ModuleType, stack: dict[str, Any], stack_status: StackStatus, cfn_responses: ResponseCapture, status: str
+) -> None:
+    # The resource left the template (a dev stack switched to Environment=prod): the files must stay.
+    stack_status.status = status
+    answer = _invoke(app, cfn_responses, "delete")
+    assert answer["Status"] == "SUCCESS", answer
+    assert stack_status.asked == [load_event("stack_cleanup", "delete.json")["StackId"]]
+    assert _versions(stack["s3"], FILES) == 5
+    assert len(stack["iam"].list_access_keys(UserName=USERS[0])["AccessKeyMetadata"]) == 2
+
+
+def test_rollback_of_a_first_create_cleans_too(
+    app: ModuleType, stack: dict[str, Any], stack_status: StackStatus, cfn_responses: ResponseCapture
+) -> None:
+    stack_status.status = "ROLLBACK_IN_PROGRESS"
+    assert _invoke(app, cfn_responses, "delete")["Status"] == "SUCCESS"
+    assert _versions(stack["s3"], FILES) == 0
 
 
 def test_delete_again_after_everything_is_gone_succeeds(

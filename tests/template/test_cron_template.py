@@ -94,8 +94,7 @@ def test_timeouts_fit_app_runner_and_the_lambda() -> None:
 
 
 def test_function_reads_only_its_own_secret() -> None:
-    policies = Rendered().props("CronCallerFunction")["Policies"]
-    statements = [s for p in policies for s in p["Statement"]]
+    statements = Rendered().function_statements("CronCallerFunction")
     secret = [s for s in statements if "secretsmanager:GetSecretValue" in str(s["Action"])]
     assert [s["Resource"] for s in secret] == [{"Ref": "CronSecret"}]
     assert all(s["Resource"] != "*" for s in statements)
@@ -103,7 +102,9 @@ def test_function_reads_only_its_own_secret() -> None:
 
 def test_function_log_group_has_retention_and_kms() -> None:
     props = Rendered().props("CronCallerLogGroup")
-    assert props["LogGroupName"] == {"Fn::Sub": "/aws/lambda/${CronCallerFunction}"}
+    # Its own name (not /aws/lambda/<function>): the execution role writes only here (issue 13, finding 9).
+    assert props["LogGroupName"] == {"Fn::Sub": "/aws/lambda/${AWS::StackName}/CronCallerFunction"}
+    assert Rendered().props("CronCallerFunction")["LoggingConfig"] == {"LogGroup": {"Ref": "CronCallerLogGroup"}}
     assert props["RetentionInDays"] == 365
     assert props["KmsKeyId"] == getatt("KmsKey")
 
@@ -275,13 +276,14 @@ def test_allowlists_off_by_default() -> None:
     rendered = Rendered()
     assert "IpAllowlist" not in rule_names(rendered)
     assert "CountryAllowlist" not in rule_names(rendered)
-    assert not rendered.of_type("AWS::WAFv2::IPSet")
+    # only REDCap's own NAT addresses (its Configuration Check, issue 13 finding 10)
+    assert set(rendered.of_type("AWS::WAFv2::IPSet")) == {"WafRedcapEgressIpSet"}
 
 
 def test_allowlists_on() -> None:
     rendered = Rendered(AllowedCidrs="203.0.113.0/24", AllowedCountries="US", AdminCidrs="198.51.100.0/24")
     assert {"IpAllowlist", "CountryAllowlist"} <= set(rule_names(rendered))
-    assert set(rendered.of_type("AWS::WAFv2::IPSet")) == {"WafAdminIpSet", "WafAllowedIpSet"}
+    assert set(rendered.of_type("AWS::WAFv2::IPSet")) == {"WafAdminIpSet", "WafAllowedIpSet", "WafRedcapEgressIpSet"}
     assert rendered.props("WafAllowedIpSet")["Addresses"] == {"Fn::Split": [",", "203.0.113.0/24"]}
 
 
@@ -318,7 +320,13 @@ def test_managed_groups_and_the_rules_set_to_count() -> None:
         ("AWSManagedRulesCommonRuleSet", "CrossSiteScripting_BODY"),
         ("AWSManagedRulesCommonRuleSet", "GenericRFI_BODY"),
         ("AWSManagedRulesSQLiRuleSet", "SQLi_BODY"),
+        # counted, and enforced by BlockNoUserAgent on its label (REDCap's Configuration Check excepted)
+        ("AWSManagedRulesCommonRuleSet", "NoUserAgent_HEADER"),
     }
+    by_name = {r["Name"]: r for r in rules}
+    label = by_name["BlockNoUserAgent"]["Statement"]["AndStatement"]["Statements"][0]["LabelMatchStatement"]
+    assert label == {"Scope": "LABEL", "Key": "awswaf:managed:aws:core-rule-set:NoUserAgent_Header"}
+    assert by_name["BlockNoUserAgent"]["Priority"] > by_name["AWSManagedRulesCommonRuleSet"]["Priority"]
     # group overrides stay None: a whole group never silently becomes Count
     assert all(r["OverrideAction"] == {"None": {}} for r in rules if "ManagedRuleGroupStatement" in r["Statement"])
 

@@ -24,8 +24,7 @@ def with_zone(mode: str) -> Rendered:
 
 
 def statements(rendered: Rendered) -> list[dict[str, Any]]:
-    policies = rendered.props("AppRunnerCustomDomainFunction")["Policies"]
-    return [s for p in policies for s in p["Statement"]]
+    return rendered.function_statements("AppRunnerCustomDomainFunction")
 
 
 def actions(statement: dict[str, Any]) -> list[str]:
@@ -92,7 +91,7 @@ def test_function_follows_the_conventions() -> None:
     margin = float(props["Environment"]["Variables"]["CUSTOM_DOMAIN_TIME_MARGIN_SECONDS"])
     assert 0 < margin < props["Timeout"] <= 900
     assert props["Timeout"] < rendered.props("AppRunnerCustomDomain")["ServiceTimeout"]
-    assert log_group["LogGroupName"] == {"Fn::Sub": "/aws/lambda/${AppRunnerCustomDomainFunction}"}
+    assert log_group["LogGroupName"] == {"Fn::Sub": "/aws/lambda/${AWS::StackName}/AppRunnerCustomDomainFunction"}
     assert log_group["KmsKeyId"] == {"Fn::GetAtt": ["KmsKey", "Arn"]}
     assert "RetentionInDays" in log_group
 

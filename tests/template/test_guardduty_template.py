@@ -85,12 +85,12 @@ def test_function_follows_the_house_layout_and_logs_encrypted() -> None:
     assert fn["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"] == "guardduty"
     group = rendered.props("GuardDutyLogGroup")
     assert group["KmsKeyId"] == {"Fn::GetAtt": ["KmsKey", "Arn"]}
-    assert group["LogGroupName"] == {"Fn::Sub": "/aws/lambda/${GuardDutyFunction}"}
+    assert group["LogGroupName"] == {"Fn::Sub": "/aws/lambda/${AWS::StackName}/GuardDutyFunction"}
     assert rendered.resource("GuardDutyProtection")["DependsOn"] == "GuardDutyLogGroup"
 
 
 def test_function_policy_is_least_privilege() -> None:
-    statements = _statements(Rendered().resource("GuardDutyFunction"))
+    statements = Rendered().function_statements("GuardDutyFunction")
     by_sid = {s["Sid"]: s for s in statements}
 
     # "*" only where IAM offers no resource type. GetAdministratorAccount is one of them: granted on

@@ -23,7 +23,7 @@ def test_template_has_no_iam_findings_left_without_a_reason() -> None:
 
 
 def _planted(statement: dict[str, Any]) -> list[str]:
-    rendered = with_statement(Rendered(**GUARDDUTY_PARAMS), "GuardDutyFunction", statement)
+    rendered = with_statement(Rendered(**GUARDDUTY_PARAMS), "GuardDutyFunctionRole", statement)
     return [str(f) for f in check_template(rendered, "planted")]
 
 
@@ -38,7 +38,7 @@ def test_catches_an_action_without_resource_types_granted_on_a_resource() -> Non
         }
     )
     assert findings == [
-        "planted:GuardDutyFunction/Planted: guardduty:GetAdministratorAccount on "
+        "planted:GuardDutyFunctionRole/Planted: guardduty:GetAdministratorAccount on "
         "arn:aws:guardduty:us-east-1:123456789012:detector/*: supports no resource type: grant it on *"
     ]
 

@@ -131,7 +131,7 @@ def test_database_setup_runs_before_the_service_and_base_url_after(domain: str) 
 
 
 def test_database_setup_function_is_scoped_to_this_cluster_and_the_master_secret() -> None:
-    statements = Rendered().props("DatabaseSetupFunction")["Policies"][0]["Statement"]
+    statements = Rendered().props("DatabaseSetupFunctionRole")["Policies"][0]["PolicyDocument"]["Statement"]
     by_sid = {s["Sid"]: s for s in statements}
     assert by_sid["DataApiOnThisCluster"]["Resource"] == {"Fn::GetAtt": ["DbCluster", "DBClusterArn"]}
     assert by_sid["DataApiUsesTheMasterSecret"]["Resource"] == {
@@ -139,6 +139,8 @@ def test_database_setup_function_is_scoped_to_this_cluster_and_the_master_secret
     }
     assert by_sid["ReadTheRotationUserSecret"]["Resource"] == {"Ref": "RotationDbUserSecret"}
     assert set(by_sid) == {
+        "OwnLogGroupOnly",
+        "ActiveTracing",
         "DataApiOnThisCluster",
         "DataApiUsesTheMasterSecret",
         "ReadTheRotationUserSecret",
@@ -153,7 +155,7 @@ def test_only_the_database_setup_resource_uses_the_master_secret() -> None:
         for name, res in r.resources.items()
         if "MasterUserSecret" in json.dumps(res) and res["Type"] not in ("AWS::RDS::DBCluster",)
     }
-    assert users == {"DatabaseSetupFunction", "RedcapDatabase", "RedcapBaseUrl"}
+    assert users == {"DatabaseSetupFunctionRole", "RedcapDatabase", "RedcapBaseUrl"}
 
 
 def test_health_check_path_cannot_be_redcap_itself() -> None:

@@ -41,6 +41,7 @@ PSEUDO = {
     "AWS::AccountId": ACCOUNT,
     "AWS::StackName": "redcap-dev",
     "AWS::URLSuffix": "amazonaws.com",
+    "AWS::StackId": f"arn:{PARTITION}:cloudformation:{REGION}:{ACCOUNT}:stack/redcap-dev/1111-2222",
 }
 
 # Parameter sets that between them switch every condition that adds or changes a policy statement.

@@ -17,6 +17,8 @@ from cfnlint.decode import decode
 from testkit import TEMPLATE
 
 NO_VALUE = object()
+# The two statements every function's execution role starts with (its own log group, X-Ray traces).
+BASELINE_SIDS = frozenset({"OwnLogGroupOnly", "ActiveTracing"})
 
 
 @functools.cache
@@ -143,6 +145,27 @@ class Rendered:
 
     def of_type(self, resource_type: str) -> dict[str, dict[str, Any]]:
         return {n: r for n, r in self.resources.items() if r["Type"] == resource_type}
+
+    def execution_role(self, function: str) -> dict[str, Any]:
+        """The ``AWS::IAM::Role`` a function runs as (every function names its own, ``Role: !GetAtt X.Arn``)."""
+        role = self.props(function)["Role"]
+        assert isinstance(role, dict), f"{function}: Role must be !GetAtt <its role>.Arn"
+        ((_, target),) = role.items()
+        name = target[0] if isinstance(target, list) else str(target).split(".")[0]
+        resource = self.resource(name)
+        assert resource["Type"] == "AWS::IAM::Role", name
+        return resource
+
+    def function_statements(self, function: str, *, baseline: bool = False) -> list[dict[str, Any]]:
+        """The statements of a function's execution role.
+
+        Every role starts with the same two (``BASELINE_SIDS``: its own log group, X-Ray); they are left
+        out unless ``baseline``, so area tests see exactly what their function was given on top.
+        """
+        props = self.execution_role(function)["Properties"]
+        assert "ManagedPolicyArns" not in props, f"{function}: managed policies would grant what tests cannot see"
+        statements = [s for p in props["Policies"] for s in p["PolicyDocument"]["Statement"]]
+        return statements if baseline else [s for s in statements if s.get("Sid") not in BASELINE_SIDS]
 
     @property
     def outputs(self) -> dict[str, Any]:

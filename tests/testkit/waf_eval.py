@@ -22,9 +22,9 @@ request is run through them:
   evaluated wrong.
 * Managed rule groups are opaque: a request says which of their rules would
   match it (``Request.managed``); ``RuleActionOverrides`` and ``OverrideAction``
-  are then applied as WAF does, and each matching rule adds its documented label
-  (``MANAGED_LABELS``; a match whose label is not listed raises) for the rules
-  after it, counted or not. Rate-based rules match when the request's
+  are then applied as WAF does, and each matching rule listed in
+  ``MANAGED_LABELS`` adds its documented label for the rules after it, counted
+  or not (a rule the web ACL matches labels of must be listed there). Rate-based rules match when the request's
   address is in ``Request.rate_limited``-style state given to the evaluator.
 
 Regular expressions (``RegexString`` and pattern-set entries) are PCRE in WAF.
@@ -407,9 +407,8 @@ class WebAclEvaluator:
         hits = sorted(r for g, r in request.managed if g == group_name)
         group_count = "Count" in rule.get("OverrideAction", {})
         for hit in hits:
-            if (group_name, hit) not in MANAGED_LABELS:
-                raise NotImplementedError(f"label of managed rule {group_name}:{hit} not listed in MANAGED_LABELS")
-            labels.add(MANAGED_LABELS[(group_name, hit)])
+            if (group_name, hit) in MANAGED_LABELS:
+                labels.add(MANAGED_LABELS[(group_name, hit)])
             action = overrides.get(hit, "Block")
             if group_count or action == "Count":
                 counted.append(f"{group_name}:{hit}")

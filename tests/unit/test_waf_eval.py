@@ -128,6 +128,26 @@ def test_managed_group_overrides():
     assert evaluate(acl(counted_group), Request("/", managed=frozenset({("G", "hard")}))) == ("ALLOW", None)
 
 
+def test_a_counted_managed_rule_labels_the_request_for_later_rules():
+    common = {
+        "Name": "AWSManagedRulesCommonRuleSet",
+        "Priority": 0,
+        "OverrideAction": {"None": {}},
+        "Statement": {
+            "ManagedRuleGroupStatement": {
+                "VendorName": "AWS",
+                "Name": "AWSManagedRulesCommonRuleSet",
+                "RuleActionOverrides": [{"Name": "NoUserAgent_HEADER", "ActionToUse": {"Count": {}}}],
+            }
+        },
+    }
+    label = {"LabelMatchStatement": {"Scope": "LABEL", "Key": "awswaf:managed:aws:core-rule-set:NoUserAgent_Header"}}
+    web_acl = acl(common, rule("by-label", 1, label))
+    no_ua = Request("/", managed=frozenset({("AWSManagedRulesCommonRuleSet", "NoUserAgent_HEADER")}))
+    assert evaluate(web_acl, no_ua) == ("BLOCK", "by-label")
+    assert evaluate(web_acl, Request("/")) == ("ALLOW", None)
+
+
 def test_unmodelled_statement_raises():
     with pytest.raises(NotImplementedError):
         evaluate(acl(rule("r", 0, {"SizeConstraintStatement": {}})), Request("/"))

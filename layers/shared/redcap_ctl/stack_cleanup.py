@@ -13,6 +13,11 @@ and users, so CloudFormation deletes it first; its Delete then:
 
 Each step treats "already gone" as done, so a repeated Delete, or a Delete after a failed
 Create, succeeds. Create and Update change nothing.
+
+CloudFormation also sends Delete when the resource merely leaves the template -- for example a
+dev stack updated to ``Environment=prod``, which must keep every file. So Delete cleans only while
+the stack itself is going: ``DELETE_IN_PROGRESS``, or ``ROLLBACK_IN_PROGRESS`` (a first create
+being undone). In any other state it changes nothing and says so.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from redcap_ctl.budget import Budget
 from redcap_ctl.errors import ControlPlaneError, InputError
 
 if TYPE_CHECKING:
+    from mypy_boto3_cloudformation import CloudFormationClient
     from mypy_boto3_iam import IAMClient
     from mypy_boto3_s3 import S3Client
 
@@ -37,6 +43,8 @@ logger = Logger(child=True)
 CALL_RESERVE_S = 10.0
 _BATCH = 1000  # DeleteObjects takes at most 1000 keys
 _KNOWN = {"ServiceToken", "Buckets", "LoggedBuckets", "Users"}
+# The stack states in which the stack itself is going away (everything in it will be deleted).
+STACK_GOING = frozenset({"DELETE_IN_PROGRESS", "ROLLBACK_IN_PROGRESS"})
 
 
 @dataclass(frozen=True)
@@ -121,6 +129,7 @@ def delete_access_keys(iam: IAMClient, user: str, budget: Budget) -> int:
             except ClientError as err:
                 if _code(err) != "NoSuchEntity":
                     raise
+                continue  # deleted in between: nothing left to do
             deleted += 1
             logger.info("Access key deleted", extra={"user": user, "key_id_suffix": key_id[-4:]})
     except ClientError as err:
@@ -128,6 +137,16 @@ def delete_access_keys(iam: IAMClient, user: str, budget: Budget) -> int:
             return deleted
         raise ControlPlaneError(f"deleting the access keys of {user}: {_code(err)}") from err
     return deleted
+
+
+def stack_is_going(cloudformation: CloudFormationClient, stack_id: str) -> tuple[bool, str]:
+    """Whether the stack is being deleted (or its first create rolled back), and its status."""
+    try:
+        stacks = cloudformation.describe_stacks(StackName=stack_id)["Stacks"]
+    except ClientError as err:
+        raise ControlPlaneError(f"reading the stack's status: {_code(err)}") from err
+    status = str(stacks[0]["StackStatus"]) if stacks else "UNKNOWN"
+    return status in STACK_GOING, status
 
 
 def clean(s3: S3Client, iam: IAMClient, settings: Settings, budget: Budget) -> Removed:
