@@ -40,7 +40,7 @@ install: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed ##
 lint: $(VENV)/.installed ## ruff + mypy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy layers/shared/redcap_ctl tests/testkit $$(find functions tests/local tests/bench -name "*.py")
+	$(VENV)/bin/mypy layers/shared/redcap_ctl tests/testkit $$(find functions tests/local tests/bench tests/cost -name "*.py")
 
 .PHONY: unit
 unit: $(VENV)/.installed ## pytest only
@@ -74,6 +74,10 @@ clean: ## Remove build output and environments
 .PHONY: local
 local: $(VENV)/.installed ## Run every Lambda's real handler against local emulators (no AWS account)
 	PYTHONPATH=layers/shared:tests $(PY) -m local.run
+
+.PHONY: cost
+cost: $(VENV)/.installed ## Monthly cost per environment and compute type; rewrites README.md's table
+	PYTHONPATH=layers/shared:tests $(PY) -m cost.run --write
 
 .PHONY: bench
 bench: install ## Benchmarks: cold start, peak memory, package sizes, custom-domain overhead, rotation time
