@@ -90,10 +90,18 @@ def test_each_compute_type_has_exactly_its_resources_and_no_dangling_reference(
         assert refs <= known, (name, refs - known)
     for name, output in rendered.outputs.items():
         assert _names(output["Value"]) <= known, name
-    # The App Runner custom domain exists only with App Runner and a domain (not built for Express yet).
-    with_domain = compute == "AppRunner" and dns != "no-domain"
-    assert ("AppRunnerCustomDomain" in resources) is with_domain
-    assert ("CustomUrl" in rendered.outputs) is with_domain
+    # Each compute type has its own custom-domain resources; the outputs are the same on both.
+    domain = dns != "no-domain"
+    assert ("AppRunnerCustomDomain" in resources) is (domain and compute == "AppRunner")
+    express_domain = {"ExpressCertificate", "ExpressListenerCertificate", "ExpressHostHeader"}
+    assert (express_domain <= set(resources)) is (domain and compute == "EcsExpress")
+    assert not (express_domain & set(resources)) or compute == "EcsExpress"
+    assert ("ExpressDomainRecords" in resources) is (
+        compute == "EcsExpress" and dns in {"create-zone", "existing-zone"}
+    )
+    outputs = {"CustomUrl", "CustomDomainTarget", "CustomDomainStatus", "CustomDomainValidationRecords"}
+    assert (outputs <= set(rendered.outputs)) is domain
+    assert not (outputs & set(rendered.outputs)) or domain
     assert "ServiceUrl" in rendered.outputs
 
 
@@ -251,3 +259,65 @@ def test_waf_cron_and_rotation_follow_the_compute(compute: str) -> None:
     # The same web ACL (same rules) protects either entry.
     assert rendered.props("WebAclAssociation")["WebACLArn"] == {"Fn::GetAtt": ["WebAcl", "Arn"]}
     assert rendered.props("WebAcl")["Scope"] == "REGIONAL"
+
+
+@pytest.mark.parametrize("dns", ["external", "create-zone", "existing-zone"])
+@pytest.mark.parametrize("www", ["false", "true"])
+def test_express_custom_domain_certificate_listener_rule_and_records(dns: str, www: str) -> None:
+    rendered = Rendered(ComputeType="EcsExpress", ImageUri=IMAGE, EnableWwwSubdomain=www, **DNS[dns])
+    hosts = [DOMAIN, f"www.{DOMAIN}"] if www == "true" else [DOMAIN]
+    cert = rendered.props("ExpressCertificate")
+    assert cert["DomainName"] == DOMAIN
+    assert cert["ValidationMethod"] == "DNS"
+    assert [cert["DomainName"], *cert.get("SubjectAlternativeNames", [])] == [
+        h if h == DOMAIN else {"Fn::Sub": "www.${DomainName}"} for h in hosts
+    ]
+    managed = dns != "external"
+    # A managed zone: CloudFormation writes and waits for the validation records; External: you do.
+    assert ("DomainValidationOptions" in cert) is managed
+    listener = rendered.props("ExpressListenerCertificate")
+    assert listener["ListenerArn"] == {
+        "Fn::GetAtt": ["ExpressService", "ECSManagedResourceArns.IngressPath.ListenerArn"]
+    }
+    assert listener["Certificates"] == [{"CertificateArn": {"Ref": "ExpressCertificate"}}]
+    header = rendered.resource("ExpressHostHeader")
+    props = header["Properties"]
+    assert header["Type"] == "Custom::ExpressHostHeader"
+    assert props["ListenerRuleArn"] == {
+        "Fn::GetAtt": ["ExpressService", "ECSManagedResourceArns.IngressPath.ListenerRuleArn"]
+    }
+    assert props["HostNames"] == [h if h == DOMAIN else {"Fn::Sub": "www.${DomainName}"} for h in hosts]
+    # Re-applied after every Express update.
+    assert props["ServiceRevision"] == {"Fn::GetAtt": ["ExpressService", "UpdatedAt"]}
+    assert set(header["DependsOn"]) == {"ExpressHostHeaderLogGroup", "ExpressListenerCertificate"}
+    outputs = rendered.outputs
+    assert outputs["CustomDomainTarget"]["Value"] == {"Fn::GetAtt": ["ExpressHostHeader", "DNSName"]}
+    assert outputs["CustomDomainValidationRecords"]["Value"] == {
+        "Fn::GetAtt": ["ExpressHostHeader", "ValidationRecords"]
+    }
+    if managed:
+        records = rendered.props("ExpressDomainRecords")["RecordSets"]
+        assert len(records) == len(hosts)
+        for record in records:
+            assert record["Type"] == "A"
+            assert record["AliasTarget"]["DNSName"] == {"Fn::GetAtt": ["ExpressHostHeader", "DNSName"]}
+            assert record["AliasTarget"]["HostedZoneId"] == {
+                "Fn::GetAtt": ["ExpressHostHeader", "CanonicalHostedZoneId"]
+            }
+
+
+def test_express_domain_function_may_change_only_this_services_rule() -> None:
+    rendered = Rendered(ComputeType="EcsExpress", ImageUri=IMAGE, **DNS["create-zone"])
+    statements = rendered.props("ExpressHostHeaderFunction")["Policies"][0]["Statement"]
+    writes = [s for s in statements if s["Resource"] != "*"]
+    reads = [s for s in statements if s["Resource"] == "*"]
+    # Describe* of Elastic Load Balancing has no resource-level permissions; nothing else is on "*".
+    assert all(a.startswith("elasticloadbalancing:Describe") for s in reads for a in s["Action"])
+    rule = {"Fn::GetAtt": ["ExpressService", "ECSManagedResourceArns.IngressPath.ListenerRuleArn"]}
+    assert {tuple(s["Action"]) if isinstance(s["Action"], list) else (s["Action"],): s["Resource"] for s in writes} == {
+        ("elasticloadbalancing:ModifyRule", "elasticloadbalancing:AddTags", "elasticloadbalancing:RemoveTags"): rule,
+        ("acm:DescribeCertificate",): {"Ref": "ExpressCertificate"},
+    }
+    log_group = rendered.props("ExpressHostHeaderLogGroup")
+    assert log_group["KmsKeyId"] == {"Fn::GetAtt": ["KmsKey", "Arn"]}
+    assert log_group["LogGroupName"] == {"Fn::Sub": "/aws/lambda/${ExpressHostHeaderFunction}"}
