@@ -72,8 +72,8 @@ clean: ## Remove build output and environments
 	rm -rf .aws-sam $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache
 
 .PHONY: local
-local: $(VENV)/.installed ## Run every Lambda's real handler against local emulators (no AWS account)
-	PYTHONPATH=layers/shared:tests $(PY) -m local.run
+local: $(VENV)/.installed ## Run every Lambda's real handler against local emulators (COMPUTE=EcsExpress for the Express path)
+	PYTHONPATH=layers/shared:tests $(PY) -m local.run $(if $(COMPUTE),--compute $(COMPUTE))
 
 .PHONY: cost
 cost: $(VENV)/.installed ## Monthly cost per environment and compute type; rewrites README.md's table

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
@@ -19,62 +20,29 @@ from redcap_ctl import clients
 from redcap_ctl.express_domain import TAG_PREFIX, tag_key
 from testkit import LambdaContext, load_event, load_handler
 from testkit.cfn import ResponseCapture
+from testkit.emulators.express import ExpressService
 
 REGION = "us-east-1"
-EXPRESS_HOST = "rc-1a2b3c.ecs.us-east-1.on.aws"
+EXPRESS_HOST = "redcap-1a2b3c.ecs.us-east-1.on.aws"
 DOMAIN = "redcap.example.org"
 
 
-class Express:
-    """The ALB, listener and rule ECS Express manages, in moto."""
+@dataclass
+class Express(ExpressService):
+    """The Express layout plus the certificate for DomainName (what ExpressCertificate creates)."""
 
-    def __init__(self) -> None:
-        ec2 = boto3.client("ec2", region_name=REGION)
-        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-        subnets = [
-            ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"{REGION}{az}")["Subnet"][
-                "SubnetId"
-            ]
-            for i, az in enumerate("ab")
-        ]
-        self.elbv2 = boto3.client("elbv2", region_name=REGION)
-        self.acm = boto3.client("acm", region_name=REGION)
-        lb = self.elbv2.create_load_balancer(Name="ecs-express-gateway-alb", Subnets=subnets)["LoadBalancers"][0]
-        self.lb_arn, self.lb_dns, self.lb_zone = lb["LoadBalancerArn"], lb["DNSName"], lb["CanonicalHostedZoneId"]
-        tg = self.elbv2.create_target_group(Name="redcap", Protocol="HTTP", Port=8080, VpcId=vpc, TargetType="ip")
-        self.tg_arn = tg["TargetGroups"][0]["TargetGroupArn"]
-        own_cert = self.acm.request_certificate(DomainName=EXPRESS_HOST, ValidationMethod="DNS")["CertificateArn"]
-        self.cert = self.acm.request_certificate(DomainName=DOMAIN, ValidationMethod="DNS")["CertificateArn"]
-        self.listener = self.elbv2.create_listener(
-            LoadBalancerArn=self.lb_arn,
-            Protocol="HTTPS",
-            Port=443,
-            Certificates=[{"CertificateArn": own_cert}],
-            DefaultActions=[{"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "404"}}],
-        )["Listeners"][0]["ListenerArn"]
-        self.rule = self.new_rule(priority=1)
+    cert: str = ""
 
-    def new_rule(self, priority: int) -> str:
-        arn: str = self.elbv2.create_rule(
-            ListenerArn=self.listener,
-            Priority=priority,
-            Conditions=[{"Field": "host-header", "HostHeaderConfig": {"Values": [EXPRESS_HOST]}}],
-            Actions=[{"Type": "forward", "TargetGroupArn": self.tg_arn}],
-        )["Rules"][0]["RuleArn"]
-        return arn
+    @property
+    def rule(self) -> str:
+        return self.rule_arn
 
-    def hosts(self, rule: str | None = None) -> list[str]:
-        conditions = self.elbv2.describe_rules(RuleArns=[rule or self.rule])["Rules"][0]["Conditions"]
-        return [v for c in conditions if c["Field"] == "host-header" for v in c["HostHeaderConfig"]["Values"]]
-
-    def set_hosts(self, hosts: list[str]) -> None:
-        """A person editing the rule in the console."""
-        self.elbv2.modify_rule(
-            RuleArn=self.rule, Conditions=[{"Field": "host-header", "HostHeaderConfig": {"Values": hosts}}]
-        )
+    @property
+    def lb_arn(self) -> str:
+        return self.load_balancer_arn
 
     def tags(self, rule: str | None = None) -> dict[str, str]:
-        described = self.elbv2.describe_tags(ResourceArns=[rule or self.rule])["TagDescriptions"][0]["Tags"]
+        described = self.elbv2.describe_tags(ResourceArns=[rule or self.rule_arn])["TagDescriptions"][0]["Tags"]
         return {t["Key"]: t["Value"] for t in described if t["Key"].startswith(TAG_PREFIX)}
 
 
@@ -82,7 +50,10 @@ class Express:
 def express(aws_sandbox: None) -> Iterator[Express]:
     with mock_aws():
         clients.reset()
-        yield Express()
+        acm = boto3.client("acm", region_name=REGION)
+        service = ExpressService.create()
+        cert = acm.request_certificate(DomainName=DOMAIN, ValidationMethod="DNS")["CertificateArn"]
+        yield Express(**vars(service), cert=cert)
         clients.reset()
 
 
@@ -117,8 +88,8 @@ def test_create_adds_the_domain_and_answers_the_alias_target(
     assert answer["PhysicalResourceId"] == express.rule
     assert express.hosts() == [EXPRESS_HOST, DOMAIN]
     assert express.tags() == {tag_key(DOMAIN): DOMAIN}
-    assert answer["Data"]["DNSName"] == express.lb_dns
-    assert answer["Data"]["CanonicalHostedZoneId"] == express.lb_zone
+    assert answer["Data"]["DNSName"] == express.load_balancer_dns
+    assert answer["Data"]["CanonicalHostedZoneId"] == express.load_balancer_zone
     records = json.loads(answer["Data"]["ValidationRecords"])
     assert records
     assert all(r["Type"] == "CNAME" and r["Name"].endswith(f"{DOMAIN}.") for r in records)
