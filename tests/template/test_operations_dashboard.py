@@ -176,12 +176,16 @@ def test_express_dashboard_shows_tasks_cpu_5xx_latency_and_rollbacks(express: Re
         ("AWS/ApplicationELB", "RequestCount"),
         ("AWS/ApplicationELB", "HTTPCode_Target_5XX_Count"),
         ("AWS/ApplicationELB", "TargetResponseTime"),
+        ("AWS/ApplicationELB", "HTTPCode_Target_4XX_Count"),
         ("ECS/ContainerInsights", "RunningTaskCount"),
         ("AWS/ECS", "CPUUtilization"),
         ("AWS/Events", "MatchedEvents"),
     } <= shown
     _text, variables = _sub_text(express.props("OperationsDashboard")["DashboardBody"])
     _inner, compute_vars = _sub_text(variables["ComputeWidgets"])
+    # The share of 4xx+5xx (what Express's canary rollback alarm compares with 1 %) is shown, so an
+    # administrator can measure REDCap's normal 4xx share before trusting automatic rollbacks.
+    assert any("t4" in e and "t5" in e and "requests" in e for e in _expressions(body))
     # The rollback count is the rule that matches exactly the failed (rolled-back) deployments.
     assert compute_vars["RollbackRule"] == {"Ref": "ExpressRollbackEventsRule"}
     rule = express.props("ExpressRollbackEventsRule")["EventPattern"]
