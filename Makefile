@@ -49,7 +49,7 @@ install: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed $(
 lint: $(VENV)/.installed ## ruff + mypy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy layers/shared/redcap_ctl tests/testkit $$(find functions tests/local tests/bench -name "*.py")
+	$(VENV)/bin/mypy layers/shared/redcap_ctl tests/testkit $$(find functions tests/local tests/bench tests/cost -name "*.py")
 
 .PHONY: unit
 unit: $(VENV)/.installed ## pytest (everything but the image tests)
@@ -118,8 +118,12 @@ clean: ## Remove build output and environments
 	rm -rf .aws-sam $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache
 
 .PHONY: local
-local: $(VENV)/.installed ## Run every Lambda's real handler against local emulators (no AWS account)
-	PYTHONPATH=layers/shared:tests $(PY) -m local.run
+local: $(VENV)/.installed ## Run every Lambda's real handler against local emulators (COMPUTE=EcsExpress for the Express path)
+	PYTHONPATH=layers/shared:tests $(PY) -m local.run $(if $(COMPUTE),--compute $(COMPUTE))
+
+.PHONY: cost
+cost: $(VENV)/.installed ## Monthly cost per environment and compute type; rewrites README.md's table
+	PYTHONPATH=layers/shared:tests $(PY) -m cost.run --write
 
 .PHONY: bench
 bench: install bench-image ## Benchmarks: cold start, peak memory, package sizes, custom-domain overhead, rotation time, the image

@@ -15,13 +15,17 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from redcap_ctl import clients
 from redcap_ctl.observability import logger, metrics
 from redcap_ctl.rotation import RotationClients, RotationConfig, SecretKind, handle_step
+from redcap_ctl.rotation.consumers import is_ecs_service_arn
 
 CONFIG = RotationConfig.from_env()
+# The SES kind redeploys REDCap: App Runner or ECS, whichever COMPUTE_SERVICE_ARN names (one client only).
+_ECS = CONFIG.kind is SecretKind.SES and is_ecs_service_arn(CONFIG.service_arn or "")
 CLIENTS = RotationClients(
     secrets=clients.client("secretsmanager"),
     iam=clients.client("iam") if CONFIG.kind.is_iam else None,
     rds_data=clients.client("rds-data") if CONFIG.kind is SecretKind.S3 else None,
-    apprunner=clients.client("apprunner") if CONFIG.kind is SecretKind.SES else None,
+    apprunner=clients.client("apprunner") if CONFIG.kind is SecretKind.SES and not _ECS else None,
+    ecs=clients.client("ecs") if _ECS else None,
     wafv2=clients.client("wafv2") if CONFIG.kind is SecretKind.CRON else None,
 )
 

@@ -1,7 +1,8 @@
 """``make local`` end to end, through the real Makefile target.
 
-One test runs the whole thing (CI runs it on every change); the other breaks
-one emulated service and checks that ``make local`` says so and exits 1.
+One test runs the whole thing (CI runs it on every change), one runs it with
+ComputeType=EcsExpress; the last breaks one emulated service and checks that
+``make local`` says so and exits 1.
 """
 
 from __future__ import annotations
@@ -51,6 +52,23 @@ def test_make_local_runs_every_handler_and_passes() -> None:
         "hygiene",
     ):
         assert step in out, f"step {step!r} missing from the table:\n{out}"
+
+
+def test_make_local_runs_the_ecs_express_path_too() -> None:
+    proc = make_local(MAKE_LOCAL_COMPUTE="EcsExpress")
+    out = proc.stdout
+    assert proc.returncode == 0, out[-4000:] + proc.stderr[-2000:]
+    assert "ComputeType=EcsExpress" in out
+    assert "make local: all" in out
+    for step in (
+        "Create: domain on the Express listener rule",
+        "Delete: domain removed from the rule",
+        "tick succeeds",
+        "ECS Express service redeployed",
+        "next tick succeeds",
+    ):
+        assert step in out, f"step {step!r} missing from the table:\n{out}"
+    assert "App Runner redeployed" not in out
 
 
 def test_make_local_fails_loudly_when_an_emulated_service_breaks() -> None:

@@ -113,6 +113,8 @@ class Rotation:
     fake_ses: FakeSes | None = None
     sleeps: list[float] = field(default_factory=list)
     user_errors: dict[str, str] = field(default_factory=dict)
+    # The SES kind's redeploy target: App Runner (stubbed) or an ECS service served by moto.
+    service_arn: str = SERVICE_ARN
 
     # ----- AWS clients as the test (not the function) sees them
     @functools.cached_property
@@ -170,7 +172,7 @@ class Rotation:
                 stub.add_client_error("execute_statement", error, message, expected_params=params)
             else:
                 stub.add_response("execute_statement", {"numberOfRecordsUpdated": 2}, params)
-        elif self.kind == "ses-smtp":
+        elif self.kind == "ses-smtp" and self.service_arn == SERVICE_ARN:
             stub = self.stubber("apprunner")
             if error:
                 stub.add_client_error("start_deployment", error, message, expected_params={"ServiceArn": SERVICE_ARN})
@@ -269,6 +271,7 @@ def make_rotation(
     fake_ses: FakeSes | None = None,
     initial: str | None = None,
     rotation_enabled: bool = True,
+    service_arn: str = SERVICE_ARN,
 ) -> Rotation:
     """Create the user/bucket/pattern set and the secret as the foundation does, then load the handler."""
     sm = boto3.client("secretsmanager", region_name=REGION)
@@ -310,7 +313,7 @@ def make_rotation(
                     "SMTP_PORT": str(fake_ses.port),
                     "SMTP_CA_FILE": fake_ses.ca_file,
                     "SMTP_TIMEOUT": "5",
-                    "APP_RUNNER_SERVICE_ARN": SERVICE_ARN,
+                    "COMPUTE_SERVICE_ARN": service_arn,
                 },
             )
     sm.create_secret(Name=name, SecretString=value)
@@ -318,7 +321,15 @@ def make_rotation(
         # Without a rotation function ARN moto only records the rules (and re-stages the same value).
         sm.rotate_secret(SecretId=name, RotationRules={"AutomaticallyAfterDays": 90}, RotateImmediately=False)
     app = load_handler("key_rotation")
-    rot = Rotation(kind=kind, secret_id=name, app=app, user=user, pattern_set_arn=pattern_arn, fake_ses=fake_ses)
+    rot = Rotation(
+        kind=kind,
+        secret_id=name,
+        app=app,
+        user=user,
+        pattern_set_arn=pattern_arn,
+        fake_ses=fake_ses,
+        service_arn=service_arn,
+    )
     monkeypatch.setattr(
         app, "CLIENTS", dataclasses.replace(app.CLIENTS, sleep=rot.sleeps.append, as_user=_user_factory(rot))
     )

@@ -12,6 +12,25 @@ from local.scenarios import Local
 APP_RUNNER_SERVICE = "redcap"
 
 
+def compute(local: Local) -> None:
+    """Whichever compute the rendered template has: App Runner (emulator) or ECS Express (moto)."""
+    if local.stack.has("AppRunnerService"):
+        app_runner(local)
+    else:
+        ecs_express(local)
+
+
+def ecs_express(local: Local) -> None:
+    """The ECS Express service as CloudFormation leaves it (service, ALB, listener, rule), in moto."""
+    if "express" in local.services:
+        return
+    module = local.emulator("express")
+    service = module.ExpressService.create(cluster=f"{local.stack.pseudo['AWS::StackName']}-express")
+    local.services["express"] = service
+    local.services["express-initial-deployments"] = service.deployment_ids()
+    local.stack.physical.update(service.attributes())
+
+
 def app_runner(local: Local) -> None:
     """The App Runner service, in the App Runner emulator (moto has no App Runner)."""
     if "apprunner" in local.services:

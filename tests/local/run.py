@@ -7,7 +7,8 @@ each handler as Lambda would, prints what happened, and exits non-zero if any
 step failed. Everything it started is stopped on the way out, also after a
 failure or Ctrl-C.
 
-Usage: make local  (or: PYTHONPATH=layers/shared:tests .venv/bin/python -m local.run [-v] [--break SERVICE])
+Usage: make local [COMPUTE=EcsExpress]
+  (or: PYTHONPATH=layers/shared:tests .venv/bin/python -m local.run [-v] [--compute EcsExpress] [--break SERVICE])
 """
 
 from __future__ import annotations
@@ -35,7 +36,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     # MAKE_LOCAL_BREAK / MAKE_LOCAL_ONLY (comma-separated) so it can exercise the real target.
     if argv is None:
         argv = sys.argv[1:]
-        for var, flag in (("MAKE_LOCAL_BREAK", "--break"), ("MAKE_LOCAL_ONLY", "--only")):
+        for var, flag in (
+            ("MAKE_LOCAL_BREAK", "--break"),
+            ("MAKE_LOCAL_ONLY", "--only"),
+            ("MAKE_LOCAL_COMPUTE", "--compute"),
+        ):
             for value in filter(None, os.environ.get(var, "").split(",")):
                 argv += [flag, value.strip()]
     parser = argparse.ArgumentParser(prog="make local", description=__doc__.split("\n\n")[0])
@@ -48,6 +53,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="SERVICE",
         help="fault injection for the self-test: every request to this emulated AWS service "
         "(signing name, e.g. route53, secretsmanager, iam) fails with InjectedFault",
+    )
+    parser.add_argument(
+        "--compute",
+        choices=["AppRunner", "EcsExpress"],
+        default="AppRunner",
+        help="the template's ComputeType to run against (make local COMPUTE=EcsExpress)",
     )
     parser.add_argument(
         "--only",
@@ -79,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     install_routers()
     try:
         with ExitStack() as stack:
-            local = Local.start(stack, run, broken=args.broken)
+            local = Local.start(stack, run, broken=args.broken, compute=args.compute)
             if local is not None:
                 for name, scenario in SCENARIOS.items():
                     if not args.only or name in args.only:

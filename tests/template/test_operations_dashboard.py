@@ -25,7 +25,10 @@ def _sub_text(value: Any) -> tuple[str, dict[str, Any]]:
 
 
 def _fill(text: str, variables: dict[str, Any]) -> str:
-    """Substitute like Fn::Sub: variables by name, anything else as <Name>, ${!x} as ${x}."""
+    """Substitute like Fn::Sub: variables by name, anything else as <Name>, ${!x} as ${x}.
+
+    A variable that is itself an Fn::Sub (the compute widgets) is filled the same way.
+    """
 
     def repl(match: re.Match[str]) -> str:
         bang, name = match.groups()
@@ -34,6 +37,8 @@ def _fill(text: str, variables: dict[str, Any]) -> str:
         value = variables.get(name)
         if isinstance(value, str | int | float):
             return str(value)
+        if isinstance(value, dict) and "Fn::Sub" in value:
+            return _fill(*_sub_text(value))
         if name == "DbMaxCapacity":
             return "8"
         return f"<{name}>"
@@ -41,13 +46,22 @@ def _fill(text: str, variables: dict[str, Any]) -> str:
     return _SUB_RE.sub(repl, text)
 
 
-@pytest.fixture(scope="module")
-def dashboard(rendered: Rendered) -> dict[str, Any]:
+def _body(rendered: Rendered) -> dict[str, Any]:
     boards = rendered.of_type("AWS::CloudWatch::Dashboard")
     assert list(boards) == ["OperationsDashboard"]
     text, variables = _sub_text(boards["OperationsDashboard"]["Properties"]["DashboardBody"])
     body: dict[str, Any] = json.loads(_fill(text, variables))
     return body
+
+
+@pytest.fixture(scope="module")
+def dashboard(rendered: Rendered) -> dict[str, Any]:
+    return _body(rendered)
+
+
+@pytest.fixture(scope="module")
+def express() -> Rendered:
+    return Rendered(**PARAMS, ComputeType="EcsExpress")
 
 
 @pytest.fixture(scope="module")
@@ -148,7 +162,50 @@ def test_app_runner_requests_latency_and_5xx(dashboard: dict[str, Any], dashboar
     rows = [r for r in _metric_rows(dashboard) if r[0] == "AWS/AppRunner"]
     assert {"Requests", "RequestLatency", "5xxStatusResponses"} <= {r[1] for r in rows}
     assert all(set(_dims(r)) == {"ServiceName", "ServiceID"} for r in rows)
-    assert dashboard_vars["AppRunnerServiceId"] == {"Fn::GetAtt": ["AppRunnerService", "ServiceId"]}
+    _text, compute_vars = _sub_text(dashboard_vars["ComputeWidgets"])
+    assert compute_vars["AppRunnerServiceId"] == {"Fn::GetAtt": ["AppRunnerService", "ServiceId"]}
+    assert not [r for r in _metric_rows(dashboard) if r[0] in {"AWS/ApplicationELB", "AWS/ECS"}]
+
+
+def test_express_dashboard_shows_tasks_cpu_5xx_latency_and_rollbacks(express: Rendered) -> None:
+    body = _body(express)
+    rows = _metric_rows(body)
+    assert not [r for r in rows if r[0] == "AWS/AppRunner"]
+    shown = {(r[0], r[1]) for r in rows}
+    assert {
+        ("AWS/ApplicationELB", "RequestCount"),
+        ("AWS/ApplicationELB", "HTTPCode_Target_5XX_Count"),
+        ("AWS/ApplicationELB", "TargetResponseTime"),
+        ("AWS/ApplicationELB", "HTTPCode_Target_4XX_Count"),
+        ("ECS/ContainerInsights", "RunningTaskCount"),
+        ("AWS/ECS", "CPUUtilization"),
+        ("AWS/Events", "MatchedEvents"),
+    } <= shown
+    _text, variables = _sub_text(express.props("OperationsDashboard")["DashboardBody"])
+    _inner, compute_vars = _sub_text(variables["ComputeWidgets"])
+    # The share of 4xx+5xx (what Express's canary rollback alarm compares with 1 %) is shown, so an
+    # administrator can measure REDCap's normal 4xx share before trusting automatic rollbacks.
+    assert any("t4" in e and "t5" in e and "requests" in e for e in _expressions(body))
+    # The rollback count is the rule that matches exactly the failed (rolled-back) deployments.
+    assert compute_vars["RollbackRule"] == {"Ref": "ExpressRollbackEventsRule"}
+    rule = express.props("ExpressRollbackEventsRule")["EventPattern"]
+    assert rule["detail"] == {"eventName": ["SERVICE_DEPLOYMENT_FAILED"]}
+    assert compute_vars["ClusterName"] == {"Ref": "EcsExpressCluster"}
+    # Container Insights is on, or RunningTaskCount would not exist.
+    assert express.props("EcsExpressCluster")["ClusterSettings"] == [{"Name": "containerInsights", "Value": "enabled"}]
+
+
+def test_express_5xx_rate_alarm_matches_the_app_runner_one(rendered: Rendered, express: Rendered) -> None:
+    app_runner = _alarms(rendered)["AppRunner5xxRateAlarm"]
+    alarm = _alarms(express)["Express5xxRateAlarm"]
+    assert "AppRunner5xxRateAlarm" not in _alarms(express)
+    assert "Express5xxRateAlarm" not in _alarms(rendered)
+    for key in ("Threshold", "EvaluationPeriods", "DatapointsToAlarm", "ComparisonOperator", "AlarmActions"):
+        assert alarm[key] == app_runner[key], key
+    by_id = {m["Id"]: m for m in alarm["Metrics"]}
+    assert by_id["rate"]["Expression"] == {m["Id"]: m for m in app_runner["Metrics"]}["rate"]["Expression"]
+    assert by_id["errors"]["MetricStat"]["Metric"]["MetricName"] == "HTTPCode_Target_5XX_Count"
+    assert by_id["requests"]["MetricStat"]["Metric"]["MetricName"] == "RequestCount"
 
 
 def test_aurora_capacity(dashboard: dict[str, Any]) -> None:

@@ -172,7 +172,7 @@ def test_kind_specific_environment(tpl: Rendered) -> None:
     ses = tpl.props("SesKeyRotationFunction")["Environment"]["Variables"]
     assert ses["SMTP_HOST"] == {"Fn::Sub": "email-smtp.${AWS::Region}.amazonaws.com"}
     assert ses["SMTP_PORT"] == "587"
-    assert ses["APP_RUNNER_SERVICE_ARN"] == {"Fn::GetAtt": ["AppRunnerService", "ServiceArn"]}
+    assert ses["COMPUTE_SERVICE_ARN"] == {"Fn::GetAtt": ["AppRunnerService", "ServiceArn"]}
     cron = tpl.props("CronHeaderRotationFunction")["Environment"]["Variables"]
     assert cron["CRON_PATTERN_SET_ARN"] == {"Fn::GetAtt": ["CronHeaderPatternSet", "Arn"]}
 

@@ -354,17 +354,28 @@ CASES = [
 ]
 
 
+# The same web ACL protects App Runner and the ECS Express load balancer: every case runs on both.
+COMPUTE = ["AppRunner", "EcsExpress"]
+ENTRY = {
+    "AppRunner": {"Fn::GetAtt": ["AppRunnerService", "ServiceArn"]},
+    "EcsExpress": {"Fn::GetAtt": ["ExpressService", "ECSManagedResourceArns.IngressPath.LoadBalancerArn"]},
+}
+
+
 @functools.cache
-def rendered(profile: str) -> Rendered:
-    return Rendered(**PROFILES[profile])
+def rendered(profile: str, compute: str = "AppRunner") -> Rendered:
+    out = Rendered(**PROFILES[profile], ComputeType=compute)
+    association = out.props("WebAclAssociation")
+    assert association == {"ResourceArn": ENTRY[compute], "WebACLArn": {"Fn::GetAtt": ["WebAcl", "Arn"]}}
+    return out
 
 
-def evaluator(case: Case) -> WebAclEvaluator:
+def evaluator(case: Case, compute: str = "AppRunner") -> WebAclEvaluator:
     pattern_sets = {}
     if STATES[case.state] is not None:
         pattern_sets["CronHeaderPatternSet"] = STATES[case.state]
     return WebAclEvaluator(
-        rendered(case.profile),
+        rendered(case.profile, compute),
         secrets={"CronSecret": CURRENT},
         pattern_sets=pattern_sets,
         rate_limited=case.rate_limited,
@@ -372,9 +383,10 @@ def evaluator(case: Case) -> WebAclEvaluator:
     )
 
 
+@pytest.mark.parametrize("compute", COMPUTE)
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_request_variant(case: Case) -> None:
-    decision = evaluator(case).evaluate(case.request)
+def test_request_variant(case: Case, compute: str) -> None:
+    decision = evaluator(case, compute).evaluate(case.request)
     assert (decision.action, decision.rule) == (case.expected, case.rule)
 
 
@@ -390,10 +402,11 @@ NON_CRON_PATHS = [
 ]
 
 
+@pytest.mark.parametrize("compute", COMPUTE)
 @pytest.mark.parametrize("profile", sorted(PROFILES))
 @pytest.mark.parametrize("path", NON_CRON_PATHS)
-def test_header_changes_nothing_outside_cron(profile: str, path: str) -> None:
-    ev = WebAclEvaluator(rendered(profile), secrets={"CronSecret": CURRENT})
+def test_header_changes_nothing_outside_cron(profile: str, path: str, compute: str) -> None:
+    ev = WebAclEvaluator(rendered(profile, compute), secrets={"CronSecret": CURRENT})
     for ip, country in (("192.0.2.10", "US"), (OUTSIDE_IP, "FR"), (ALLOWED_NET_IP, "CA")):
         without = ev.evaluate(req(path, ip=ip, country=country))
         for value in (CURRENT, WRONG):

@@ -54,6 +54,8 @@ def test_accepted_urls(url):
         ("https://redcap.example.org/cron.php?secret=SuperSecret123", "must not have a query string"),
         ("https:///cron.php", "has no host"),
         ("https://redcap.example.org:99999/cron.php", "is not a valid URL"),
+        # The template's https://${ExpressService.Endpoint}/cron.php if Endpoint carried its scheme.
+        ("https://https://rc.ecs.us-east-1.on.aws/cron.php", "has a doubled scheme"),
     ],
 )
 def test_refused_urls_name_the_field_and_do_not_echo_it(url, problem):

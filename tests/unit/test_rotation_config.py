@@ -39,7 +39,7 @@ def test_ses_config_defaults_to_port_587_and_the_system_trust_store() -> None:
         "SECRET_KIND": "ses-smtp",
         "AWS_REGION": "us-east-1",
         "SMTP_HOST": "email-smtp.us-east-1.amazonaws.com",
-        "APP_RUNNER_SERVICE_ARN": "arn:aws:apprunner:us-east-1:1:service/x/y",
+        "COMPUTE_SERVICE_ARN": "arn:aws:apprunner:us-east-1:1:service/x/y",
     }
     config = RotationConfig.from_env(env)
     assert config.smtp is not None

@@ -119,6 +119,9 @@ def parse_cron_url(url: str, field: str = "CRON_URL") -> str:
     host = (parts.hostname or "").lower()
     if not host:
         raise InputError(field, "has no host")
+    if host in ("http", "https"):
+        # https://https://...: a service endpoint attribute that already carried its scheme.
+        raise InputError(field, "has a doubled scheme (the endpoint already starts with https://)")
     if parts.scheme == "https":
         return url
     if parts.scheme == "http" and _is_loopback(host):

@@ -27,7 +27,7 @@ FUNCTION_ID = "CronCallerFunction"
 def provision(local: Local) -> None:
     """CronSecret and CronHeaderPatternSet as CloudFormation creates them, and the REDCap stand-in."""
     stack = local.stack
-    platform.app_runner(local)
+    platform.compute(local)
     if "CronSecret" not in stack.physical:
         # GenerateSecretString: 48 letters and digits; the pattern set starts as ^AWSCURRENT$.
         alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"

@@ -59,6 +59,9 @@ def _answer(capture: ResponseCapture) -> dict[str, Any]:
 
 
 def scenario(local: Local, run: Run) -> None:
+    if local.stack.has(EXPRESS_RESOURCE_ID):
+        express_scenario(local, run)
+        return
     missing = exists(
         "functions/custom_domain/app.py", "events/custom_domain/create.json", "tests/testkit/emulators/apprunner.py"
     )
@@ -103,6 +106,79 @@ def scenario(local: Local, run: Run) -> None:
             run.step(RESOURCE, "Delete: records gone", delete)
         else:
             run.unavailable(RESOURCE, "Delete: records gone", "skipped: Create failed")
+
+
+# ----- ComputeType=EcsExpress: Custom::ExpressHostHeader on the Express listener rule
+EXPRESS_FUNCTION_ID = "ExpressHostHeaderFunction"
+EXPRESS_RESOURCE_ID = "ExpressHostHeader"
+
+
+def express_event(local: Local, request: str, capture: ResponseCapture) -> dict[str, Any]:
+    ev = copy.deepcopy(load_event("express_domain", f"{request.lower()}.json"))
+    props = local.stack.props(EXPRESS_RESOURCE_ID)
+    where = EXPRESS_RESOURCE_ID
+    ev["ResourceProperties"] = {
+        k: [local.stack.value(i, f"{where}.{k}") for i in v] if isinstance(v, list) else local.stack.value(v, where)
+        for k, v in props.items()
+    }
+    ev["ServiceToken"] = ev["ResourceProperties"]["ServiceToken"]
+    ev["ResponseURL"] = capture.url(f"express-domain-{request.lower()}")
+    ev.pop("OldResourceProperties", None)
+    return ev
+
+
+def express_scenario(local: Local, run: Run) -> None:
+    missing = exists(
+        "functions/express_domain/app.py", "events/express_domain/create.json", "tests/testkit/emulators/express.py"
+    )
+    if missing:
+        run.unavailable(RESOURCE, "Create / Delete (ECS Express)", missing)
+        return
+
+    def provision_express() -> str:
+        platform.compute(local)
+        platform.function_arns(local)
+        if "ExpressCertificate" not in local.stack.physical:
+            cert = local.client("acm").request_certificate(DomainName=DOMAIN, ValidationMethod="DNS")
+            local.stack.physical["ExpressCertificate"] = cert["CertificateArn"]
+        return f"Express service, ALB rule and certificate for {DOMAIN} in moto"
+
+    if not run.step(RESOURCE, "provision ECS Express service + certificate", provision_express):
+        return
+    service = local.services["express"]
+    env = local.stack.function_env(EXPRESS_FUNCTION_ID)
+    state: dict[str, Any] = {}
+
+    with capture_cfn_responses() as capture:
+
+        def create() -> str:
+            invoke("express_domain", express_event(local, "Create", capture), env)
+            answer = _answer(capture)
+            state["physical_id"] = answer["PhysicalResourceId"]
+            hosts = service.hosts()
+            if DOMAIN not in hosts:
+                raise StepFailed(f"{DOMAIN} is not on the Express listener rule: {hosts}")
+            if answer["Data"]["DNSName"] != service.load_balancer_dns:
+                raise StepFailed(f"alias target {answer['Data']['DNSName']} is not the Express ALB")
+            return f"rule hosts {hosts}; alias target {answer['Data']['DNSName']}"
+
+        created = run.step(RESOURCE, "Create: domain on the Express listener rule", create)
+
+        def delete_twice() -> str:
+            for _ in range(2):
+                ev = express_event(local, "Delete", capture)
+                ev["PhysicalResourceId"] = state["physical_id"]
+                invoke("express_domain", ev, env)
+                _answer(capture)
+            hosts = service.hosts()
+            if hosts != [service.endpoint]:
+                raise StepFailed(f"the rule still has {hosts}; expected only {service.endpoint}")
+            return f"rule back to {hosts} (Delete run twice)"
+
+        if created:
+            run.step(RESOURCE, "Delete: domain removed from the rule", delete_twice)
+        else:
+            run.unavailable(RESOURCE, "Delete: domain removed from the rule", "skipped: Create failed")
 
 
 def _provision(local: Local) -> str:

@@ -54,7 +54,7 @@ def rotation_functions(local: Local) -> dict[str, str]:
 
 
 def provision(local: Local) -> None:
-    platform.app_runner(local)
+    platform.compute(local)
     platform.function_arns(local)
     platform.rotation_targets(local)
     cron.provision(local)
@@ -119,10 +119,17 @@ def check_current(local: Local, kind: str, secret_arn: str, before: str) -> str:
         ses = local.services["ses"]
         if value["AccessKeyId"] not in ses.logins:
             raise StepFailed("testSecret never logged in to SMTP with the new key")
-        deployments = local.services["apprunner"].deployments
-        if not deployments:
-            raise StepFailed("App Runner was not redeployed to pick up the new SMTP credentials")
-        detail += f"; SMTP AUTH ok; App Runner redeployed ({len(deployments)})"
+        if "apprunner" in local.services:
+            deployments = local.services["apprunner"].deployments
+            if not deployments:
+                raise StepFailed("App Runner was not redeployed to pick up the new SMTP credentials")
+            detail += f"; SMTP AUTH ok; App Runner redeployed ({len(deployments)})"
+        else:
+            now = local.services["express"].deployment_ids()
+            if now == local.services["express-initial-deployments"]:
+                raise StepFailed("the ECS Express service was not redeployed to pick up the new SMTP credentials")
+            local.services["express-initial-deployments"] = now
+            detail += "; SMTP AUTH ok; ECS Express service redeployed (forced new deployment)"
     return detail
 
 

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_wafv2 import WAFV2Client
 
+    from redcap_ctl.rotation.consumers import EcsDeployments
+
 # The probes retry on their own (IAM propagation), so the SDK must not hide
 # an InvalidClientTokenId behind its own retries.
 _PROBE_CONFIG = Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=5, read_timeout=15)
@@ -51,6 +53,7 @@ class RotationClients:
     iam: IAMClient | None = None
     rds_data: RDSDataServiceClient | None = None
     apprunner: AppRunnerClient | None = None
+    ecs: EcsDeployments | None = None
     wafv2: WAFV2Client | None = None
     as_user: UserClientFactory = user_client
     sleep: Callable[[float], None] = field(default=time.sleep)
@@ -70,6 +73,11 @@ class RotationClients:
         if self.apprunner is None:
             raise RuntimeError("this secret kind needs an App Runner client")
         return self.apprunner
+
+    def need_ecs(self) -> EcsDeployments:
+        if self.ecs is None:
+            raise RuntimeError("redeploying an ECS service needs an ECS client")
+        return self.ecs
 
     def need_wafv2(self) -> WAFV2Client:
         if self.wafv2 is None:

@@ -109,7 +109,8 @@ class RotationConfig:
                     timeout=float(parse_int(optional_env("SMTP_TIMEOUT", "10", env), "SMTP_TIMEOUT", minimum=1)),
                     ca_file=ca_file,
                 ),
-                service_arn=require_env("APP_RUNNER_SERVICE_ARN", env),
+                # App Runner or ECS (Express) service ARN: the redeploy follows the compute type.
+                service_arn=require_env("COMPUTE_SERVICE_ARN", env),
                 propagation=propagation,
                 previous_key_idle_hours=idle,
             )

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
@@ -81,3 +82,74 @@ def redeploy_app_runner(apprunner: AppRunnerClient, service_arn: str) -> str:
     operation = resp["OperationId"]
     logger.info("started App Runner deployment", extra={"operation_id": operation})
     return operation
+
+
+class EcsDeployments(Protocol):
+    """The two ECS calls a redeploy makes (boto3's ECS client; typed here, no ECS stubs are pinned)."""
+
+    def describe_services(self, *, cluster: str, services: list[str]) -> Mapping[str, Any]: ...
+
+    def update_service(self, *, cluster: str, service: str, forceNewDeployment: bool) -> Mapping[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class EcsServiceRef:
+    """An ECS service ARN in the long format: ``arn:<partition>:ecs:<region>:<account>:service/<cluster>/<name>``."""
+
+    arn: str
+    cluster: str
+    name: str
+
+    @classmethod
+    def from_arn(cls, arn: str) -> EcsServiceRef:
+        parts = arn.split(":", 5)
+        resource = parts[5].split("/") if len(parts) == 6 else []
+        if parts[:1] != ["arn"] or parts[2:3] != ["ecs"] or len(resource) != 3 or resource[0] != "service":
+            raise RotationError("COMPUTE_SERVICE_ARN is not an ECS service ARN (arn:...:ecs:...:service/cluster/name)")
+        if not all(resource[1:]):
+            raise RotationError("COMPUTE_SERVICE_ARN names no cluster or service")
+        return cls(arn=arn, cluster=resource[1], name=resource[2])
+
+
+def is_ecs_service_arn(arn: str) -> bool:
+    return arn.split(":")[2:3] == ["ecs"]
+
+
+def _busy(service: Mapping[str, Any]) -> bool:
+    """A deployment still rolling (Express's canary, its bake time or a rollback) makes the service busy."""
+    deployments = service.get("deployments", [])
+    return len(deployments) > 1 or any(d.get("rolloutState") == "IN_PROGRESS" for d in deployments)
+
+
+def redeploy_ecs_service(ecs: EcsDeployments, ref: EcsServiceRef) -> str:
+    """Force a new deployment of exactly this service so new tasks read the new SMTP secret.
+
+    ECS resolves ``Secrets`` when a task starts, like App Runner: running tasks keep the old
+    value until they are replaced. A service still rolling out another deployment is busy, as an
+    App Runner service in an operation is: the step fails and Secrets Manager's retry (or an
+    operator) runs finishSecret again once it is idle, instead of stacking deployments.
+    """
+    try:
+        described = ecs.describe_services(cluster=ref.cluster, services=[ref.arn])
+    except ClientError as err:
+        raise RotationError(f"ECS DescribeServices failed: {error_code(err)}") from None
+    services = [s for s in described.get("services", []) if s.get("serviceArn") == ref.arn]
+    if not services:
+        raise RotationError(f"ECS service {ref.name} was not found in cluster {ref.cluster}")
+    status = services[0].get("status")
+    if status != "ACTIVE":
+        raise RotationError(f"ECS service {ref.name} is {status}, not ACTIVE; nothing to redeploy")
+    if _busy(services[0]):
+        raise RotationError(
+            "ECS service is busy with another deployment; run finishSecret again (or force a new deployment) "
+            "once it is idle"
+        )
+    try:
+        resp = ecs.update_service(cluster=ref.cluster, service=ref.arn, forceNewDeployment=True)
+    except ClientError as err:
+        raise RotationError(f"ECS UpdateService failed: {error_code(err)}") from None
+    deployments = resp.get("service", {}).get("deployments", [])
+    primary: Mapping[str, Any] = next((d for d in deployments if d.get("status") == "PRIMARY"), {})
+    deployment = str(primary.get("id", ""))
+    logger.info("forced a new ECS deployment", extra={"service": ref.name, "deployment_id": deployment})
+    return deployment

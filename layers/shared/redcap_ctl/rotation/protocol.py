@@ -166,7 +166,11 @@ def _refresh_consumers(secret_id: str, config: RotationConfig, clients: Rotation
         rows = consumers.update_redcap_s3_keys(clients.need_rds_data(), config.db, key_id, secret, clients.sleep)
         return "redcap-not-installed" if rows is None else "redcap-config-updated"
     if config.service_arn is None:
-        raise RotationError("ses-smtp rotation needs APP_RUNNER_SERVICE_ARN")
+        raise RotationError("ses-smtp rotation needs COMPUTE_SERVICE_ARN")
+    if consumers.is_ecs_service_arn(config.service_arn):
+        ref = consumers.EcsServiceRef.from_arn(config.service_arn)
+        consumers.redeploy_ecs_service(clients.need_ecs(), ref)
+        return "ecs-deployment-started"
     consumers.redeploy_app_runner(clients.need_apprunner(), config.service_arn)
     return "app-runner-deployment-started"
 

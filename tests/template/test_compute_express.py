@@ -1,0 +1,323 @@
+"""ComputeType: App Runner or ECS Express, rendered across DNS modes and environments."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from typing import Any
+
+import pytest
+
+from testkit.template import Rendered
+
+IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/redcap:1"
+DOMAIN = "redcap.example.org"
+DNS = {
+    "no-domain": {"DnsMode": "External", "SesEmailIdentity": "admin@example.org"},
+    "external": {"DnsMode": "External", "DomainName": DOMAIN},
+    "create-zone": {"DnsMode": "CreateZone", "DomainName": DOMAIN},
+    "existing-zone": {"DnsMode": "ExistingZone", "DomainName": DOMAIN, "HostedZoneId": "Z0123456789ABC"},
+}
+APP_RUNNER_ONLY = {
+    "AppRunnerEcrAccessRole",
+    "AppRunnerInstanceRole",
+    "AppRunnerSecurityGroup",
+    "DbIngressFromAppRunner",
+    "AppRunnerVpcConnector",
+    "AppRunnerAutoScaling",
+    "AppRunnerService",
+    "AppRunnerDeploymentEventsRule",
+    "AppRunner5xxRateAlarm",
+}
+EXPRESS_ONLY = {
+    "EcsExpressCluster",
+    "ExpressInfrastructureRole",
+    "ExpressExecutionRole",
+    "ExpressTaskRole",
+    "ExpressLogGroup",
+    "ExpressTaskSecurityGroup",
+    "DbIngressFromExpress",
+    "ExpressService",
+    "ExpressDeploymentEventsRule",
+    "ExpressRollbackEventsRule",
+    "Express5xxRateAlarm",
+}
+CASES = list(itertools.product(["AppRunner", "EcsExpress"], DNS, ["dev", "prod"]))
+PSEUDO = {"AWS::Region", "AWS::AccountId", "AWS::Partition", "AWS::StackName", "AWS::NoValue", "AWS::URLSuffix", "AWS::StackId"}
+_SUB_RE = re.compile(r"\$\{([^}!][^}]*)\}")
+
+
+def render(compute: str, dns: str = "no-domain", env: str = "dev") -> Rendered:
+    return Rendered(ComputeType=compute, ImageUri=IMAGE, Environment=env, **DNS[dns])
+
+
+def _names(node: Any, local: frozenset[str] = frozenset()) -> set[str]:
+    """Every resource or parameter name a (resolved) node refers to."""
+    found: set[str] = set()
+    if isinstance(node, dict):
+        if "Ref" in node and len(node) == 1:
+            return {node["Ref"]}
+        if "Fn::GetAtt" in node and len(node) == 1:
+            return {node["Fn::GetAtt"][0]}
+        if "Fn::Sub" in node and len(node) == 1:
+            sub = node["Fn::Sub"]
+            text, variables = (sub, {}) if isinstance(sub, str) else (sub[0], sub[1])
+            found |= {m.split(".")[0] for m in _SUB_RE.findall(text)} - set(variables)
+            for value in variables.values():
+                found |= _names(value)
+            return found
+        for value in node.values():
+            found |= _names(value)
+    elif isinstance(node, list):
+        for value in node:
+            found |= _names(value)
+    return found
+
+
+@pytest.mark.parametrize(("compute", "dns", "env"), CASES)
+def test_each_compute_type_has_exactly_its_resources_and_no_dangling_reference(
+    compute: str, dns: str, env: str
+) -> None:
+    rendered = render(compute, dns, env)
+    resources = rendered.resources
+    ours, theirs = (APP_RUNNER_ONLY, EXPRESS_ONLY) if compute == "AppRunner" else (EXPRESS_ONLY, APP_RUNNER_ONLY)
+    assert ours <= set(resources)
+    assert not theirs & set(resources)
+    known = set(resources) | set(rendered.params) | PSEUDO
+    for name, resource in resources.items():
+        depends = resource.get("DependsOn", [])
+        refs = _names(resource.get("Properties", {})) | set([depends] if isinstance(depends, str) else depends)
+        assert refs <= known, (name, refs - known)
+    for name, output in rendered.outputs.items():
+        assert _names(output["Value"]) <= known, name
+    # Each compute type has its own custom-domain resources; the outputs are the same on both.
+    domain = dns != "no-domain"
+    assert ("AppRunnerCustomDomain" in resources) is (domain and compute == "AppRunner")
+    express_domain = {"ExpressCertificate", "ExpressListenerCertificate", "ExpressHostHeader"}
+    assert (express_domain <= set(resources)) is (domain and compute == "EcsExpress")
+    assert not (express_domain & set(resources)) or compute == "EcsExpress"
+    assert ("ExpressDomainRecords" in resources) is (
+        compute == "EcsExpress" and dns in {"create-zone", "existing-zone"}
+    )
+    outputs = {"CustomUrl", "CustomDomainTarget", "CustomDomainStatus", "CustomDomainValidationRecords"}
+    assert (outputs <= set(rendered.outputs)) is domain
+    assert not (outputs & set(rendered.outputs)) or domain
+    assert "ServiceUrl" in rendered.outputs
+
+
+def test_the_container_contract_is_identical_on_both_compute_types() -> None:
+    app_runner = render("AppRunner").props("AppRunnerService")["SourceConfiguration"]["ImageRepository"]
+    image = app_runner["ImageConfiguration"]
+    container = render("EcsExpress").props("ExpressService")["PrimaryContainer"]
+    assert container["Image"] == app_runner["ImageIdentifier"] == IMAGE
+    assert container["ContainerPort"] == image["Port"]
+    assert container["Environment"] == image["RuntimeEnvironmentVariables"]
+    secrets = [{"Name": s["Name"], "Value": s["ValueFrom"]} for s in container["Secrets"]]
+    assert secrets == image["RuntimeEnvironmentSecrets"]
+    names = [e["Name"] for e in container["Environment"]] + [s["Name"] for s in container["Secrets"]]
+    assert len(names) == len(set(names))
+
+
+def test_task_role_carries_exactly_the_app_runner_runtime_grants() -> None:
+    instance = render("AppRunner").props("AppRunnerInstanceRole")["Policies"]
+    task = render("EcsExpress").props("ExpressTaskRole")["Policies"]
+    assert task == instance
+    for role in ("ExpressTaskRole", "ExpressExecutionRole"):
+        trust = render("EcsExpress").props(role)["AssumeRolePolicyDocument"]["Statement"]
+        assert trust == [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "ecs-tasks.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+                "Condition": {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}},
+            }
+        ], role
+
+
+def test_execution_role_reads_exactly_the_secrets_the_container_names() -> None:
+    rendered = render("EcsExpress")
+    statements = rendered.props("ExpressExecutionRole")["Policies"][0]["PolicyDocument"]["Statement"]
+    secret_reads = [s for s in statements if s["Action"] == "secretsmanager:GetSecretValue"]
+    assert len(secret_reads) == 1
+    container = rendered.props("ExpressService")["PrimaryContainer"]
+    assert secret_reads[0]["Resource"] == [s["ValueFrom"] for s in container["Secrets"]]
+    wildcard = [s for s in statements if s["Resource"] == "*"]
+    assert [s["Action"] for s in wildcard] == ["ecr:GetAuthorizationToken"]
+    logs = [s for s in statements if "logs:PutLogEvents" in s["Action"]]
+    assert logs == [
+        {
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": {"Fn::GetAtt": ["ExpressLogGroup", "Arn"]},
+        }
+    ]
+    infra = rendered.props("ExpressInfrastructureRole")
+    assert infra["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "ecs.amazonaws.com"}
+    assert [a["Fn::Sub"] for a in infra["ManagedPolicyArns"]] == [
+        "arn:${AWS::Partition}:iam::aws:policy/service-role/AmazonECSInfrastructureRoleforExpressGatewayServices"
+    ]
+
+
+def test_express_service_is_sized_scaled_and_probed_like_app_runner() -> None:
+    rendered = render("EcsExpress")
+    props = rendered.props("ExpressService")
+    assert props["Cluster"] == {"Ref": "EcsExpressCluster"}  # a name: an ARN fails ("Invalid identifier")
+    assert props["HealthCheckPath"] == rendered.params["HealthCheckPath"]
+    assert props["ScalingTarget"]["MinTaskCount"] == rendered.params["MinSize"]
+    assert props["ScalingTarget"]["MaxTaskCount"] == rendered.params["MaxSize"]
+    assert props["ScalingTarget"]["AutoScalingMetric"] == "AVERAGE_CPU"
+    log = props["PrimaryContainer"]["AwsLogsConfiguration"]
+    assert log["LogGroup"] == {"Ref": "ExpressLogGroup"}
+    assert rendered.props("ExpressLogGroup")["KmsKeyId"] == {"Fn::GetAtt": ["KmsKey", "Arn"]}
+    # REDCap's first start must find a key in S3_USER_SECRET, as on App Runner.
+    assert rendered.resource("ExpressService")["DependsOn"] == "S3UserSecretRotationSchedule"
+
+
+def _map_key(expression: dict[str, Any], value: str) -> str:
+    """Evaluate the template's Join(Split(".", Select(0, Split(" ", value)))) key expression."""
+    join = expression["Fn::Join"]
+    assert join[0] == ""
+    split_dot = join[1]["Fn::Split"]
+    assert split_dot[0] == "."
+    select = split_dot[1]["Fn::Select"]
+    assert select[0] == 0
+    assert select[1]["Fn::Split"][0] == " "
+    return "".join(value.split(" ")[0].split("."))
+
+
+# The CpuMemoryPair rule's pairs (App Runner) and Fargate's valid memory per CPU (MiB).
+PAIRS = {
+    "0.25 vCPU": ["0.5 GB", "1 GB"],
+    "0.5 vCPU": ["1 GB"],
+    "1 vCPU": ["2 GB", "3 GB", "4 GB"],
+    "2 vCPU": ["4 GB", "6 GB"],
+    "4 vCPU": ["8 GB", "10 GB", "12 GB"],
+}
+FARGATE = {
+    256: {512, 1024, 2048},
+    512: set(range(1024, 4097, 1024)),
+    1024: set(range(2048, 8193, 1024)),
+    2048: set(range(4096, 16385, 1024)),
+    4096: set(range(8192, 30721, 1024)),
+}
+
+
+@pytest.mark.parametrize(("cpu", "memory"), [(c, m) for c, ms in PAIRS.items() for m in ms])
+def test_every_app_runner_size_maps_to_the_same_fargate_size(cpu: str, memory: str) -> None:
+    rendered = render("EcsExpress")
+    rendered.params.update(Cpu=cpu, Memory=memory)
+    raw = rendered.template["Resources"]["ExpressService"]["Properties"]
+    mappings = rendered.template["Mappings"]
+    cpu_map, cpu_key_expr, cpu_field = raw["Cpu"]["Fn::FindInMap"]
+    mem_map, mem_key_expr, mem_field = raw["Memory"]["Fn::FindInMap"]
+    units = int(mappings[cpu_map][_map_key(cpu_key_expr, cpu)][cpu_field])
+    mib = int(mappings[mem_map][_map_key(mem_key_expr, memory)][mem_field])
+    assert units == int(float(cpu.split()[0]) * 1024)
+    assert mib == int(float(memory.split()[0]) * 1024)
+    assert mib in FARGATE[units]
+    # Every allowed parameter value has a key (a value without one would fail the deploy).
+    params = rendered.template["Parameters"]
+    assert {_map_key(cpu_key_expr, v) for v in params["Cpu"]["AllowedValues"]} == set(mappings[cpu_map])
+    assert {_map_key(mem_key_expr, v) for v in params["Memory"]["AllowedValues"]} == set(mappings[mem_map])
+
+
+def test_express_entry_is_public_and_the_database_admits_only_the_tasks() -> None:
+    rendered = render("EcsExpress")
+    network = rendered.props("ExpressService")["NetworkConfiguration"]
+    assert network["Subnets"] == [{"Ref": "PublicSubnet1"}, {"Ref": "PublicSubnet2"}]
+    assert network["SecurityGroups"] == [{"Ref": "ExpressTaskSecurityGroup"}]
+    assert "SecurityGroupIngress" not in rendered.props("ExpressTaskSecurityGroup")
+    ingress = list(rendered.of_type("AWS::EC2::SecurityGroupIngress").values())
+    to_db = [i["Properties"] for i in ingress if i["Properties"]["GroupId"] == {"Ref": "DbSecurityGroup"}]
+    assert [i["SourceSecurityGroupId"] for i in to_db] == [{"Ref": "ExpressTaskSecurityGroup"}]
+    assert [(i["FromPort"], i["ToPort"]) for i in to_db] == [(3306, 3306)]
+    assert "SecurityGroupIngress" not in rendered.props("DbSecurityGroup")
+
+
+@pytest.mark.parametrize("compute", ["AppRunner", "EcsExpress"])
+def test_waf_cron_and_rotation_follow_the_compute(compute: str) -> None:
+    rendered = render(compute)
+    association = rendered.props("WebAclAssociation")["ResourceArn"]
+    cron_url = rendered.props("CronCallerFunction")["Environment"]["Variables"]["CRON_URL"]
+    ses = rendered.props("SesKeyRotationFunction")
+    service_arn = ses["Environment"]["Variables"]["COMPUTE_SERVICE_ARN"]
+    statements = rendered.props("SesKeyRotationFunctionRole")["Policies"][0]["PolicyDocument"]["Statement"]
+    redeploy = [s for s in statements if s.get("Sid", "").startswith("Redeploy")]
+    if compute == "AppRunner":
+        assert association == {"Fn::GetAtt": ["AppRunnerService", "ServiceArn"]}
+        assert cron_url == {"Fn::Sub": "https://${AppRunnerService.ServiceUrl}/cron.php"}
+        assert service_arn == {"Fn::GetAtt": ["AppRunnerService", "ServiceArn"]}
+        assert [(s["Action"], s["Resource"]) for s in redeploy] == [("apprunner:StartDeployment", service_arn)]
+    else:
+        assert association == {"Fn::GetAtt": ["ExpressService", "ECSManagedResourceArns.IngressPath.LoadBalancerArn"]}
+        assert cron_url == {"Fn::Sub": "https://${ExpressService.Endpoint}/cron.php"}
+        assert service_arn == {"Fn::GetAtt": ["ExpressService", "ServiceArn"]}
+        # Scoped to this one service: no other service of the account can be redeployed.
+        assert [(s["Action"], s["Resource"]) for s in redeploy] == [
+            (["ecs:UpdateService", "ecs:DescribeServices"], service_arn)
+        ]
+    # The same web ACL (same rules) protects either entry.
+    assert rendered.props("WebAclAssociation")["WebACLArn"] == {"Fn::GetAtt": ["WebAcl", "Arn"]}
+    assert rendered.props("WebAcl")["Scope"] == "REGIONAL"
+
+
+@pytest.mark.parametrize("dns", ["external", "create-zone", "existing-zone"])
+@pytest.mark.parametrize("www", ["false", "true"])
+def test_express_custom_domain_certificate_listener_rule_and_records(dns: str, www: str) -> None:
+    rendered = Rendered(ComputeType="EcsExpress", ImageUri=IMAGE, EnableWwwSubdomain=www, **DNS[dns])
+    hosts = [DOMAIN, f"www.{DOMAIN}"] if www == "true" else [DOMAIN]
+    cert = rendered.props("ExpressCertificate")
+    assert cert["DomainName"] == DOMAIN
+    assert cert["ValidationMethod"] == "DNS"
+    assert [cert["DomainName"], *cert.get("SubjectAlternativeNames", [])] == [
+        h if h == DOMAIN else {"Fn::Sub": "www.${DomainName}"} for h in hosts
+    ]
+    managed = dns != "external"
+    # A managed zone: CloudFormation writes and waits for the validation records; External: you do.
+    assert ("DomainValidationOptions" in cert) is managed
+    listener = rendered.props("ExpressListenerCertificate")
+    assert listener["ListenerArn"] == {
+        "Fn::GetAtt": ["ExpressService", "ECSManagedResourceArns.IngressPath.ListenerArn"]
+    }
+    assert listener["Certificates"] == [{"CertificateArn": {"Ref": "ExpressCertificate"}}]
+    header = rendered.resource("ExpressHostHeader")
+    props = header["Properties"]
+    assert header["Type"] == "Custom::ExpressHostHeader"
+    assert props["ListenerRuleArn"] == {
+        "Fn::GetAtt": ["ExpressService", "ECSManagedResourceArns.IngressPath.ListenerRuleArn"]
+    }
+    assert props["HostNames"] == [h if h == DOMAIN else {"Fn::Sub": "www.${DomainName}"} for h in hosts]
+    # Re-applied after every Express update.
+    assert props["ServiceRevision"] == {"Fn::GetAtt": ["ExpressService", "UpdatedAt"]}
+    assert set(header["DependsOn"]) == {"ExpressHostHeaderLogGroup", "ExpressListenerCertificate"}
+    outputs = rendered.outputs
+    assert outputs["CustomDomainTarget"]["Value"] == {"Fn::GetAtt": ["ExpressHostHeader", "DNSName"]}
+    assert outputs["CustomDomainValidationRecords"]["Value"] == {
+        "Fn::GetAtt": ["ExpressHostHeader", "ValidationRecords"]
+    }
+    if managed:
+        records = rendered.props("ExpressDomainRecords")["RecordSets"]
+        assert len(records) == len(hosts)
+        for record in records:
+            assert record["Type"] == "A"
+            assert record["AliasTarget"]["DNSName"] == {"Fn::GetAtt": ["ExpressHostHeader", "DNSName"]}
+            assert record["AliasTarget"]["HostedZoneId"] == {
+                "Fn::GetAtt": ["ExpressHostHeader", "CanonicalHostedZoneId"]
+            }
+
+
+def test_express_domain_function_may_change_only_this_services_rule() -> None:
+    rendered = Rendered(ComputeType="EcsExpress", ImageUri=IMAGE, **DNS["create-zone"])
+    statements = rendered.props("ExpressHostHeaderFunction")["Policies"][0]["Statement"]
+    writes = [s for s in statements if s["Resource"] != "*"]
+    reads = [s for s in statements if s["Resource"] == "*"]
+    # Describe* of Elastic Load Balancing has no resource-level permissions; nothing else is on "*".
+    assert all(a.startswith("elasticloadbalancing:Describe") for s in reads for a in s["Action"])
+    rule = {"Fn::GetAtt": ["ExpressService", "ECSManagedResourceArns.IngressPath.ListenerRuleArn"]}
+    assert {tuple(s["Action"]) if isinstance(s["Action"], list) else (s["Action"],): s["Resource"] for s in writes} == {
+        ("elasticloadbalancing:ModifyRule", "elasticloadbalancing:AddTags", "elasticloadbalancing:RemoveTags"): rule,
+        ("acm:DescribeCertificate",): {"Ref": "ExpressCertificate"},
+    }
+    log_group = rendered.props("ExpressHostHeaderLogGroup")
+    assert log_group["KmsKeyId"] == {"Fn::GetAtt": ["KmsKey", "Arn"]}
+    assert log_group["LogGroupName"] == {"Fn::Sub": "/aws/lambda/${ExpressHostHeaderFunction}"}
