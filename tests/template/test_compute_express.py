@@ -43,7 +43,15 @@ EXPRESS_ONLY = {
     "Express5xxRateAlarm",
 }
 CASES = list(itertools.product(["AppRunner", "EcsExpress"], DNS, ["dev", "prod"]))
-PSEUDO = {"AWS::Region", "AWS::AccountId", "AWS::Partition", "AWS::StackName", "AWS::NoValue", "AWS::URLSuffix", "AWS::StackId"}
+PSEUDO = {
+    "AWS::Region",
+    "AWS::AccountId",
+    "AWS::Partition",
+    "AWS::StackName",
+    "AWS::NoValue",
+    "AWS::URLSuffix",
+    "AWS::StackId",
+}
 _SUB_RE = re.compile(r"\$\{([^}!][^}]*)\}")
 
 
