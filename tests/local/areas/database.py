@@ -23,7 +23,7 @@ CASES = {"RedcapDatabase": "create_database.json", "RedcapBaseUrl": "create_base
 
 
 def provision(local: Local) -> None:
-    platform.app_runner(local)
+    platform.compute(local)
     platform.rotation_targets(local)
     platform.function_arns(local)
     # !GetAtt RedcapDatabase.DatabaseName, as CloudFormation would hand it to RedcapBaseUrl.
