@@ -67,7 +67,8 @@ def main() -> None:
         size_mb = int(podman("image", "inspect", "-f", "{{.Size}}", info["IMAGE"]).strip()) / 1e6
         db = MariaDB(pki).start()
         healthy, first_install, later_boot = [], [], []
-        health_ms, page_ms = [], []
+        health_ms: list[float] = []
+        page_ms: list[float] = []
         try:
             for _ in range(args.runs):
                 env = _fresh_env(db)
