@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from testkit.template import Rendered, load
 
 SECRET_NAMES = {"DB_SALT", "S3_USER_SECRET", "SES_USER_SECRET", "REDCAP_ADMIN_SECRET"}
@@ -51,15 +53,25 @@ def test_instance_role_reads_only_its_own_secrets() -> None:
     assert set(by_sid) == {"ReadOwnSecrets", "DecryptOwnSecrets", "IamDatabaseAuthentication"}
 
 
-def test_ecr_access_role_wildcards_are_the_justified_ones() -> None:
-    role = Rendered().resource("AppRunnerEcrAccessRole")
+STACK_REPO = "arn:${AWS::Partition}:ecr:${AWS::Region}:${AWS::AccountId}:repository/redcap-${StackUuid}"
+OVERRIDE_REPO = "arn:${AWS::Partition}:ecr:${Region}:${Account}:repository/${Repository}"
+
+
+@pytest.mark.parametrize(
+    ("params", "arn"),
+    [
+        ({"RedcapSourceZip": "s3://b/redcap.zip"}, STACK_REPO),
+        ({"ImageUri": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/redcap:1"}, OVERRIDE_REPO),
+    ],
+)
+def test_ecr_access_role_wildcards_are_the_justified_ones(params: dict[str, str], arn: str) -> None:
+    role = Rendered(**params).resource("AppRunnerEcrAccessRole")
     for stmt in _statements(role):
         if stmt["Resource"] == "*":
             # GetAuthorizationToken cannot be scoped to a resource.
             assert stmt["Action"] == "ecr:GetAuthorizationToken"
         else:
-            arn = stmt["Resource"]["Fn::Sub"][0]
-            assert arn == "arn:${AWS::Partition}:ecr:${Region}:${Account}:repository/*"
+            assert stmt["Resource"]["Fn::Sub"][0] == arn
 
 
 def _image_config() -> dict[str, Any]:
