@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from local.areas import cron, custom_domain, guardduty, rotation
+from local.areas import cron, custom_domain, guardduty, redcap_image, rotation
 
 # Order matters: rotation rotates the cron secret and then runs the next tick.
 AREAS: dict[str, ModuleType] = {
@@ -17,4 +17,5 @@ AREAS: dict[str, ModuleType] = {
     "guardduty": guardduty,
     "cron": cron,
     "rotation": rotation,
+    "redcap-image": redcap_image,
 }
