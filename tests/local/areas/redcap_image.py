@@ -13,6 +13,7 @@ import copy
 import io
 import json
 import tempfile
+import time
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,7 @@ class ImageWorld:
         self.stack = zip_stack("redcap15.5.1.zip")
         self.physical: dict[str, str] = {}
         self.emulator: Any = None
+        self.timings: list[float] = []  # milliseconds per invocation, for make bench
 
     def provision(self) -> str:
         from testkit.redcap_release import write_release_zip
@@ -123,7 +125,9 @@ class ImageWorld:
         return env
 
     def call(self, event: dict[str, Any]) -> None:
+        start = time.perf_counter()
         invoke("redcap_image", event, self.env(), context=LambdaContext(function_name=self.physical[FUNCTION_ID]))
+        self.timings.append((time.perf_counter() - start) * 1000)
 
     def drive(self, event: dict[str, Any], capture: ResponseCapture) -> tuple[dict[str, Any], int]:
         """The request, then EventBridge's polls until CloudFormation gets its answer."""
@@ -220,5 +224,40 @@ def scenario(local: Local, run: Run) -> None:
 
 
 def bench_cases(local: Local, capture: ResponseCapture) -> list[BenchCase]:
-    # Its Create starts a build and returns; the polls are the work. Not a cold-start case yet.
+    # Its Create starts a build and polls; bench_extras measures that whole path instead.
     return []
+
+
+def bench_extras(local: Local, runs: int) -> list[tuple[str, list[float], str]]:
+    """The custom resource's own time per image, beyond the build (the emulator's build takes none).
+
+    Per run: a new release object (so a new source tag and one build), the Create invocation
+    and every poll until CloudFormation's answer, each a fresh handler import as a cold Lambda
+    would do. EventBridge's one-minute wait between polls is not ours and not counted.
+    """
+    tmp = Path(local.exit_stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-image-")))
+    world = ImageWorld(local, tmp)
+    world.provision()
+    world.emulator.default = local.emulator("codebuild").Outcome(polls=0)
+    totals: list[float] = []
+    per_call: list[float] = []
+    data = world.s3.get_object(Bucket=BUCKET, Key="redcap15.5.1.zip")["Body"].read()
+    with capture_cfn_responses() as capture:
+        for n in range(runs):
+            key = f"bench/{n}/redcap15.5.1.zip"
+            world.s3.put_object(Bucket=BUCKET, Key=key, Body=data + b"\0" * (n + 1))
+            event = world.event("Create", key, capture)
+            world.timings = []
+            world.drive(event, capture)
+            calls = world.timings
+            totals.append(sum(calls))
+            per_call.extend(calls)
+    return [
+        (
+            "image Create overhead beyond the build (cold, request + polls)",
+            totals,
+            "fresh handler import per invocation: check zip, fingerprint, start build, then polls until the "
+            "digest-pinned answer; the build itself and EventBridge's 1-minute poll interval excluded",
+        ),
+        ("image custom resource, one invocation (cold)", per_call, "request or poll, against moto and the emulator"),
+    ]
