@@ -459,8 +459,15 @@ def test_upgrade_runs_unattended_only_where_redcap_offers_it(make_container, mar
     assert "15.6.0 to 15.7.0 is not a fast upgrade" in logs
     slow.remove()
 
-    # Back to the old image on the upgraded database: it refuses to serve (exits with the cause).
+    # Back to the old image on the upgraded database: it stays up but never serves REDCap (503),
+    # so an App Runner rollback completes and nothing runs old code on the new schema.
     old = make_container()
-    assert old.wait_exit(timeout=90) == 69
+    deadline = time.monotonic() + 90
+    while "refusing to run REDCap on a newer database" not in old.logs():
+        assert time.monotonic() < deadline, old.logs()
+        time.sleep(0.5)
     assert "database holds REDCap 15.6.0, newer than this image's 15.5.1" in old.logs()
+    assert old.running()
+    assert old.health() == {"status": "ok", "ready": False}
+    assert old.get("/")[0] == 503
     assert config(mariadb, database)["redcap_version"] == "15.6.0"

@@ -14,7 +14,10 @@ const RC_LOCK_WAIT_SECONDS = 900;
 const RC_READY_FLAG = '/run/redcap/ready';
 const RC_WEBROOT = '/var/www/redcap';
 
-final class RcInstallError extends RuntimeException {}
+class RcInstallError extends RuntimeException {}
+
+/** The database holds a newer REDCap than this image: never run older code on it. */
+final class RcNewerDatabase extends RcInstallError {}
 
 /** Connects with bounded retries and backoff; every failed attempt is logged with its cause. */
 function rc_wait_for_database(int $waitSeconds): mysqli
@@ -106,10 +109,11 @@ function rc_upgrade_database(mysqli $db, string $installed): string
 {
     $image = rc_image_version();
     if (version_compare($installed, $image, '>')) {
-        // Older code on an upgraded schema must not serve: the deployment fails its health
-        // check and App Runner keeps the running (newer) image.
-        throw new RcInstallError("database holds REDCap $installed, newer than this image's $image:"
-            . ' restore the database from the snapshot taken before the upgrade first (docs/image-build.md)');
+        // Older code must never run on an upgraded schema. The entrypoint keeps answering 503
+        // (so an App Runner rollback to this image completes) until the database is restored
+        // or the newer image is deployed again.
+        throw new RcNewerDatabase("database holds REDCap $installed, newer than this image's $image:"
+            . ' restore the database from the snapshot taken before the upgrade, or deploy the newer image (docs/image-build.md)');
     }
     rc_log('info', 'database holds an older REDCap version: running REDCap\'s unattended upgrade', [
         'database_version' => $installed, 'image_version' => $image]);
