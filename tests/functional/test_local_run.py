@@ -50,6 +50,10 @@ def test_make_local_runs_every_handler_and_passes() -> None:
         "finishSecret",
         "next tick succeeds",
         "hygiene",
+        "Create: build through CodeBuild, digest-pinned ImageUri",
+        "Update: upgrade snapshots the cluster first",
+        "Update: rollback reuses the image",
+        "Delete: images stay",
     ):
         assert step in out, f"step {step!r} missing from the table:\n{out}"
 

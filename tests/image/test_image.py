@@ -454,3 +454,52 @@ def test_rotation_user_may_only_set_the_two_s3_key_rows(make_container, mariadb:
         assert refused.returncode != 0, forbidden
         assert "denied" in refused.stderr, refused.stderr
     assert config(mariadb, database)["auth_meth_global"] == "table"
+# --- Upgrades: REDCap's unattended (fast) upgrade under the install lock, else the administrator ---
+@pytest.fixture(scope="module")
+def newer_images(built_image: BuiltImage) -> dict[str, str]:
+    """15.6.0, a fast upgrade from 15.5.1, and 15.7.0, which REDCap does not upgrade unattended."""
+    from testkit.image_harness import build_redcap_image
+    from testkit.redcap_release import write_release_zip
+
+    refs = {}
+    for version, fast in (("15.6.0", ("15.6.0",)), ("15.7.0", ())):
+        folder = built_image.workdir / f"release-{version}"
+        folder.mkdir(exist_ok=True)
+        zip_path = write_release_zip(folder, version, fast_versions=fast)
+        refs[version] = build_redcap_image(zip_path, built_image.pki.ca, tag=f"localhost/redcap:{version}")["IMAGE"]
+    return refs
+
+
+def test_upgrade_runs_unattended_only_where_redcap_offers_it(make_container, mariadb, database, newer_images):
+    first = make_container()
+    wait_ready(first)
+    first.remove()
+    assert config(mariadb, database)["redcap_version"] == "15.5.1"
+
+    fast = make_container(image=newer_images["15.6.0"])
+    wait_ready(fast)
+    assert config(mariadb, database)["redcap_version"] == "15.6.0"
+    assert "REDCap upgraded unattended" in fast.logs()
+    assert '"outcome":"upgraded"' in fast.logs()
+    fast.remove()
+
+    slow = make_container(image=newer_images["15.7.0"])
+    wait_ready(slow)
+    logs = slow.logs()
+    assert config(mariadb, database)["redcap_version"] == "15.6.0", "REDCap declined: nothing may change"
+    assert "an administrator must run upgrade.php from an AdminCidrs address" in logs
+    assert "15.6.0 to 15.7.0 is not a fast upgrade" in logs
+    slow.remove()
+
+    # Back to the old image on the upgraded database: it stays up but never serves REDCap (503),
+    # so an App Runner rollback completes and nothing runs old code on the new schema.
+    old = make_container()
+    deadline = time.monotonic() + 90
+    while "refusing to run REDCap on a newer database" not in old.logs():
+        assert time.monotonic() < deadline, old.logs()
+        time.sleep(0.5)
+    assert "database holds REDCap 15.6.0, newer than this image's 15.5.1" in old.logs()
+    assert old.running()
+    assert old.health() == {"status": "ok", "ready": False}
+    assert old.get("/")[0] == 503
+    assert config(mariadb, database)["redcap_version"] == "15.6.0"

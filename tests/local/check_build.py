@@ -10,12 +10,22 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 from testkit import ROOT
 from testkit.template import load
 
 BUILD = ROOT / ".aws-sam" / "build"
 LAYER_PACKAGES = ("redcap_ctl", "aws_lambda_powertools", "crhelper")
+
+
+def load_built(path: Path) -> dict[str, Any]:
+    """The resources of the built template, read with cfn-lint's loader (as testkit.template does)."""
+    from cfnlint.decode import decode
+
+    data, _matches = decode(str(path))
+    resources: dict[str, Any] = dict(data.get("Resources", {})) if isinstance(data, dict) else {}
+    return resources
 
 
 def problems(build: Path = BUILD) -> list[str]:
@@ -29,6 +39,16 @@ def problems(build: Path = BUILD) -> list[str]:
         module = str(res["Properties"].get("Handler", "app.handler")).rsplit(".", 1)[0]
         if not (build / name / f"{module}.py").is_file():
             found.append(f"function {name}: {module}.py not in {build / name}")
+    # Layers without a BuildMethod (the REDCap image build context) are not built: the built
+    # template must still point at their folder, which sam deploy zips and uploads as it is.
+    built = load_built(build / "template.yaml")
+    for name, res in resources.items():
+        if res["Type"] != "AWS::Serverless::LayerVersion" or "BuildMethod" in res.get("Metadata", {}):
+            continue
+        uri = str(built.get(name, {}).get("Properties", {}).get("ContentUri", ""))
+        folder = (build / uri).resolve()
+        if not uri or not (folder / "redcap" / "build.sh").is_file():
+            found.append(f"layer {name}: ContentUri {uri!r} in the built template has no redcap/build.sh")
     layer = build / "SharedLayer" / "python"
     for package in LAYER_PACKAGES:
         init = layer / package / "__init__.py"

@@ -91,6 +91,9 @@ class Stack:
             if key == "Fn::Join":
                 sep, items = arg
                 return str(sep).join(self.value(v, where) for v in items)
+            if key == "Fn::Select" and isinstance(arg[1], dict) and "Fn::Split" in arg[1]:
+                sep, text = arg[1]["Fn::Split"]
+                return self.value(text, where).split(sep)[int(arg[0])]
             if key == "Fn::Select":
                 index, items = arg
                 values = self.value(items, where).split(",") if not isinstance(items, list) else items

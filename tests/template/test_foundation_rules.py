@@ -32,7 +32,7 @@ VALID_PAIRS = {
     ("4 vCPU", "12 GB"),
 }
 # A deployable baseline: defaults plus the one thing REDCap needs besides them (a mail identity).
-GOOD = {"DomainName": "redcap.example.org"}
+GOOD = {"DomainName": "redcap.example.org", "RedcapSourceZip": "s3://releases/redcap15.5.1.zip"}
 
 
 def _eval(node: Any, params: dict[str, Any]) -> Any:
@@ -208,3 +208,22 @@ def test_every_min_size_is_covered_by_the_range_rule() -> None:
     sizes = range(spec["MinSize"]["MinValue"], spec["MaxSize"]["MaxValue"] + 1)
     for low, high in itertools.product(sizes, sizes):
         assert ("InstanceRange" in violations(MinSize=low, MaxSize=high)) is (low > high), (low, high)
+# ----- REDCap image build: exactly one of RedcapSourceZip and ImageUri -----
+IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/redcap:15.5.1"
+
+
+@pytest.mark.parametrize(
+    ("params", "refused"),
+    [
+        ({"RedcapSourceZip": "s3://b/redcap15.5.1.zip", "ImageUri": ""}, False),
+        ({"RedcapSourceZip": "", "ImageUri": IMAGE}, False),
+        ({"RedcapSourceZip": "", "ImageUri": ""}, True),
+        ({"RedcapSourceZip": "s3://b/redcap15.5.1.zip", "ImageUri": IMAGE}, True),
+    ],
+)
+def test_exactly_one_image_source(params: dict[str, str], refused: bool) -> None:
+    found = violations(**params)
+    assert ("ExactlyOneImageSource" in found) is refused
+    assert set(found) <= {"ExactlyOneImageSource"}
+    if refused:
+        assert "exactly one of RedcapSourceZip" in found["ExactlyOneImageSource"][0]

@@ -55,62 +55,25 @@ def test_instance_role_reads_only_its_own_secrets() -> None:
     assert set(by_sid) == {"ReadOwnSecrets", "DecryptOwnSecrets", "IamDatabaseAuthentication"}
 
 
-def _intrinsic(node: Any, params: dict[str, str]) -> Any:
-    """Evaluate the string functions the ECR pull statement uses (Ref, Split, Select, Join, Sub)."""
-    if isinstance(node, list):
-        return [_intrinsic(v, params) for v in node]
-    if not isinstance(node, dict):
-        return node
-    ((key, value),) = node.items()
-    if key == "Ref":
-        return params[value]
-    if key == "Fn::Split":
-        return str(_intrinsic(value[1], params)).split(value[0])
-    if key == "Fn::Select":
-        return _intrinsic(value[1], params)[int(value[0])]
-    if key == "Fn::Join":
-        return value[0].join(_intrinsic(value[1], params))
-    if key == "Fn::Sub":
-        text, variables = value
-        names = {**params, **{k: _intrinsic(v, params) for k, v in variables.items()}}
-        return re.sub(r"\$\{([^}]+)\}", lambda m: str(names[m.group(1)]), text)
-    raise AssertionError(f"unexpected function {key}")
+STACK_REPO = "arn:${AWS::Partition}:ecr:${AWS::Region}:${AWS::AccountId}:repository/redcap-${StackUuid}"
+OVERRIDE_REPO = "arn:${AWS::Partition}:ecr:${Region}:${Account}:repository/${Repository}"
 
 
 @pytest.mark.parametrize(
-    ("image_uri", "arn"),
+    ("params", "arn"),
     [
-        (
-            "123456789012.dkr.ecr.eu-west-1.amazonaws.com/redcap:14.5.1",
-            "arn:aws:ecr:eu-west-1:123456789012:repository/redcap",
-        ),
-        (
-            "123456789012.dkr.ecr.us-east-1.amazonaws.com/team/apps/redcap@sha256:" + "a" * 64,
-            "arn:aws:ecr:us-east-1:123456789012:repository/team/apps/redcap",
-        ),
-        (
-            "210987654321.dkr.ecr.cn-north-1.amazonaws.com.cn/redcap.v14/web:2025-01",
-            "arn:aws-cn:ecr:cn-north-1:210987654321:repository/redcap.v14/web",
-        ),
+        ({"RedcapSourceZip": "s3://b/redcap.zip"}, STACK_REPO),
+        ({"ImageUri": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/redcap:1"}, OVERRIDE_REPO),
     ],
 )
-def test_ecr_pull_is_scoped_to_the_one_repository_image_uri_names(image_uri: str, arn: str) -> None:
-    # Issue 13, finding 9: the pull statement named repository/* in the registry.
-    assert re.fullmatch(load()["Parameters"]["ImageUri"]["AllowedPattern"], image_uri)
-    partition = "aws-cn" if ".amazonaws.com.cn/" in image_uri else "aws"
-    params = {"ImageUri": image_uri, "AWS::Partition": partition}
-    (pull,) = [s for s in _statements(load()["Resources"]["AppRunnerEcrAccessRole"]) if s["Resource"] != "*"]
-    assert _intrinsic(pull["Resource"], params) == arn
-
-
-def test_ecr_access_role_wildcards_are_the_justified_ones() -> None:
-    role = Rendered().resource("AppRunnerEcrAccessRole")
+def test_ecr_access_role_wildcards_are_the_justified_ones(params: dict[str, str], arn: str) -> None:
+    role = Rendered(**params).resource("AppRunnerEcrAccessRole")
     for stmt in _statements(role):
         if stmt["Resource"] == "*":
             # GetAuthorizationToken cannot be scoped to a resource.
             assert stmt["Action"] == "ecr:GetAuthorizationToken"
         else:
-            assert "*" not in json.dumps(stmt["Resource"])
+            assert stmt["Resource"]["Fn::Sub"][0] == arn
 
 
 def _image_config() -> dict[str, Any]:

@@ -65,6 +65,22 @@ $link->multi_query($sql);
 do { if ($r = $link->store_result()) { $r->free(); } } while ($link->more_results() && $link->next_result());
 """
 
+_UPGRADE_PHP = r"""<?php
+// Stand-in for REDCap's upgrade.php. Unattended (auto=1) it upgrades only when the upgrade is
+// "fast" (this version is listed in upgrade_fast_versions.txt), as REDCap's does; otherwise
+// it changes nothing and the upgrade waits for an administrator on this page.
+require __DIR__ . '/redcap_v@VERSION@/Config/init_functions.php';
+if (!isset($_GET['auto'])) { echo 'REDCap upgrade page'; exit; }
+$link = standin_connect();
+$from = standin_config($link, 'redcap_version');
+$fast = array_filter(array_map('trim', file(__DIR__ . '/redcap_v@VERSION@/Resources/sql/upgrade_fast_versions.txt')));
+if ($from === '@VERSION@') { echo "-- already at @VERSION@\n"; exit(0); }
+if (!in_array('@VERSION@', $fast, true)) { echo "-- $from to @VERSION@ is not a fast upgrade: an administrator must upgrade\n"; exit(0); }
+$link->query("UPDATE redcap_config SET value = '@VERSION@' WHERE field_name = 'redcap_version'");
+$link->query("INSERT INTO redcap_history_version (`date`, redcap_version) VALUES (CURDATE(), '@VERSION@')");
+echo "-- upgraded from $from to @VERSION@\n";
+"""
+
 _INSTALL_SQL = """
 CREATE TABLE redcap_config (field_name varchar(191) NOT NULL, value mediumtext, PRIMARY KEY (field_name))
   ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
@@ -85,13 +101,13 @@ INSERT INTO redcap_user_information (username, user_email, super_user) VALUES ('
 """
 
 
-def _page(title: str, depth: int, version: str) -> str:
+def _page(title: str, depth: int, version: str = STANDIN_VERSION) -> str:
     up = "/".join([".."] * depth)
     prefix = f"__DIR__ . '/{up}/redcap_v{version}" if depth else f"__DIR__ . '/redcap_v{version}"
     return f"<?php\nrequire {prefix}/Config/init_functions.php';\nstandin_page('{title}');\n"
 
 
-def release_files(version: str = STANDIN_VERSION) -> dict[str, str]:
+def release_files(version: str = STANDIN_VERSION, fast_versions: tuple[str, ...] = ()) -> dict[str, str]:
     """Path inside the zip -> content."""
     v = f"redcap/redcap_v{version}"
     return {
@@ -99,7 +115,7 @@ def release_files(version: str = STANDIN_VERSION) -> dict[str, str]:
         "redcap/database.php": "<?php\n// Fill in your connection settings.\n$hostname = '';\n$db = '';\n"
         "$username = '';\n$password = '';\n$salt = '';\n",
         "redcap/install.php": _INSTALL_PHP.replace("@VERSION@", version),
-        "redcap/upgrade.php": "<?php\necho 'REDCap upgrade page';\n",
+        "redcap/upgrade.php": _UPGRADE_PHP.replace("@VERSION@", version),
         "redcap/cron.php": "<?php\necho 'cron done';\n",
         "redcap/api/index.php": _page("API", 1, version),
         "redcap/surveys/index.php": _page("Survey", 1, version),
@@ -111,16 +127,17 @@ def release_files(version: str = STANDIN_VERSION) -> dict[str, str]:
         f"{v}/Config/init_functions.php": _CONNECT,
         f"{v}/Resources/sql/install.sql": _INSTALL_SQL,
         f"{v}/Resources/sql/install_data.sql": _INSTALL_DATA_SQL,
+        f"{v}/Resources/sql/upgrade_fast_versions.txt": "".join(f"{f}\n" for f in fast_versions),
         f"{v}/Resources/css/style.css": "body { font-family: sans-serif; }\n",
         f"{v}/Libraries/vendor/aws/aws-sdk-php/src/Sdk.php": "<?php\nnamespace Aws;\nclass Sdk {}\n",
     }
 
 
-def write_release_zip(directory: Path, version: str = STANDIN_VERSION) -> Path:
+def write_release_zip(directory: Path, version: str = STANDIN_VERSION, fast_versions: tuple[str, ...] = ()) -> Path:
     """Writes ``redcap<version>.zip`` into ``directory`` and returns its path."""
     path = directory / f"redcap{version}.zip"
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for name, content in sorted(release_files(version).items()):
+        for name, content in sorted(release_files(version, fast_versions).items()):
             zf.writestr(name, content)
     return path
 

@@ -32,3 +32,15 @@ def test_clients_share_one_session_until_reset():
     clients.reset()
     assert clients.session() is not session
     assert clients.client("sts") is not first
+
+
+def test_polling_helper_builds_its_three_clients_from_the_shared_session(monkeypatch: pytest.MonkeyPatch):
+    from redcap_ctl.custom_resource import make_polling_helper
+
+    helper = make_polling_helper()
+    assert resource_helper.boto3 is boto3
+    assert helper._polling_interval == 1
+    assert helper._sleep_on_delete == 0
+    assert helper._lambda_client is clients.client("lambda")
+    assert helper._events_client is clients.client("events")
+    assert helper._logs_client is clients.client("logs")

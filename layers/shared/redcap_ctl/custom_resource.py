@@ -16,6 +16,10 @@
   builds a fresh default context (loading every CA certificate, tens of
   milliseconds) for each response. A resource can warm it while it waits on
   AWS (``response_tls()``), so answering costs only the PUT.
+- ``make_polling_helper()`` is the one exception: Custom::RedcapImage waits for
+  a CodeBuild build (up to tens of minutes, beyond a Lambda's 15) with
+  crhelper's polling. Its three clients come from the container's shared
+  session and retry configuration (``redcap_ctl.clients``).
 """
 
 from __future__ import annotations
@@ -101,4 +105,37 @@ def make_helper() -> CfnResource:
         )
     finally:
         _resource_helper.boto3 = real_boto3  # type: ignore[attr-defined]
+        _silence_crhelper_debug()
+
+
+class _SharedSessionClients:
+    """Stands in for ``boto3`` while crhelper's constructor builds its polling clients."""
+
+    @staticmethod
+    def client(service: str, *_args: Any, **_kwargs: Any) -> Any:
+        from redcap_ctl import clients  # the layer's one session and retry policy
+
+        return clients.client(service)
+
+
+def make_polling_helper(polling_interval_minutes: int = 1) -> CfnResource:
+    """crhelper WITH its polling clients (Lambda, EventBridge, Logs), for long waits.
+
+    crhelper re-invokes the function through an EventBridge rule every
+    ``polling_interval_minutes`` (1 is EventBridge's smallest rate) with the whole event,
+    and answers CloudFormation once a poll returns a physical id or raises.
+    """
+    real_boto3 = _resource_helper.boto3  # type: ignore[attr-defined]
+    _resource_helper.boto3 = _SharedSessionClients  # type: ignore[attr-defined]
+    try:
+        return CfnResource(
+            json_logging=False,
+            log_level=os.environ.get("POWERTOOLS_LOG_LEVEL", "INFO"),
+            boto_level="WARNING",
+            sleep_on_delete=0,
+            polling_interval=polling_interval_minutes,
+        )
+    finally:
+        _resource_helper.boto3 = real_boto3  # type: ignore[attr-defined]
+        # The polling resource too: never the event (presigned response URL) in a log line.
         _silence_crhelper_debug()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from local.areas import cron, custom_domain, database, guardduty, rotation
+from local.areas import cron, custom_domain, database, guardduty, redcap_image, rotation
 
 # Order matters: rotation rotates the cron secret and then runs the next tick.
 AREAS: dict[str, ModuleType] = {
@@ -18,4 +18,5 @@ AREAS: dict[str, ModuleType] = {
     "guardduty": guardduty,
     "cron": cron,
     "rotation": rotation,
+    "redcap-image": redcap_image,
 }

@@ -2,7 +2,8 @@
 /**
  * First boot: wait for the database, take the install lock, run REDCap's own unattended
  * installer when the schema is absent, then seed redcap_config in one transaction. Only the
- * instance holding the lock installs; the others wait for it and find the work done.
+ * instance holding the lock installs; the others wait for it and find the work done. Under the
+ * same lock, a database of an older version gets REDCap's unattended (fast) upgrade.
  */
 declare(strict_types=1);
 
@@ -13,7 +14,10 @@ const RC_LOCK_WAIT_SECONDS = 900;
 const RC_READY_FLAG = '/run/redcap/ready';
 const RC_WEBROOT = '/var/www/redcap';
 
-final class RcInstallError extends RuntimeException {}
+class RcInstallError extends RuntimeException {}
+
+/** The database holds a newer REDCap than this image: never run older code on it. */
+final class RcNewerDatabase extends RcInstallError {}
 
 /** Connects with bounded retries and backoff; every failed attempt is logged with its cause. */
 function rc_wait_for_database(int $waitSeconds): mysqli
@@ -61,9 +65,29 @@ function rc_run_redcap_installer(): void
         . ' $_SERVER["HTTP_HOST"] = "localhost"; $_SERVER["REQUEST_URI"] = "/install.php";'
         . ' $_SERVER["PHP_SELF"] = "/install.php"; $_SERVER["SCRIPT_NAME"] = "/install.php";'
         . ' chdir("' . RC_WEBROOT . '"); require "install.php";';
+    rc_run_webroot_php($code, 'REDCap installer');
+}
+
+/**
+ * REDCap's upgrade.php in auto mode, in its own PHP process. REDCap applies an upgrade itself
+ * only when it is a "fast" one (upgrade_fast_versions.txt) and the user may create, alter and
+ * drop tables; otherwise it changes nothing and an administrator runs the upgrade page.
+ */
+function rc_run_redcap_upgrader(): string
+{
+    $code = '$_GET["auto"] = 1; $_SERVER["REQUEST_METHOD"] = "GET";'
+        . ' $_SERVER["HTTP_HOST"] = "localhost"; $_SERVER["REQUEST_URI"] = "/upgrade.php?auto=1";'
+        . ' $_SERVER["PHP_SELF"] = "/upgrade.php"; $_SERVER["SCRIPT_NAME"] = "/upgrade.php";'
+        . ' chdir("' . RC_WEBROOT . '"); require "upgrade.php";';
+    return rc_run_webroot_php($code, 'REDCap upgrader');
+}
+
+/** Runs PHP code in the web root in a child process; returns the tail of its output. */
+function rc_run_webroot_php(string $code, string $what): string
+{
     $proc = proc_open([PHP_BINARY, '-d', 'display_errors=stderr', '-r', $code], [1 => ['pipe', 'w'], 2 => ['pipe', 'w']], $pipes, RC_WEBROOT);
     if (!is_resource($proc)) {
-        throw new RcInstallError('could not start REDCap installer');
+        throw new RcInstallError("could not start $what");
     }
     $out = stream_get_contents($pipes[1]);
     $err = stream_get_contents($pipes[2]);
@@ -71,8 +95,37 @@ function rc_run_redcap_installer(): void
     fclose($pipes[2]);
     $status = proc_close($proc);
     if ($status !== 0) {
-        throw new RcInstallError("REDCap installer exited with $status: " . substr(trim((string) $err ?: (string) $out), -500));
+        throw new RcInstallError("$what exited with $status: " . substr(trim((string) $err ?: (string) $out), -500));
     }
+    return substr(trim((string) $out), -300);
+}
+
+/**
+ * A database older than the image: try REDCap's unattended (fast) upgrade, under the caller's
+ * install lock; when REDCap declines, say that an administrator must run upgrade.php.
+ * Returns the version the database holds afterwards.
+ */
+function rc_upgrade_database(mysqli $db, string $installed): string
+{
+    $image = rc_image_version();
+    if (version_compare($installed, $image, '>')) {
+        // Older code must never run on an upgraded schema. The entrypoint keeps answering 503
+        // (so an App Runner rollback to this image completes) until the database is restored
+        // or the newer image is deployed again.
+        throw new RcNewerDatabase("database holds REDCap $installed, newer than this image's $image:"
+            . ' restore the database from the snapshot taken before the upgrade, or deploy the newer image (docs/image-build.md)');
+    }
+    rc_log('info', 'database holds an older REDCap version: running REDCap\'s unattended upgrade', [
+        'database_version' => $installed, 'image_version' => $image]);
+    $said = rc_run_redcap_upgrader();
+    $after = (string) rc_config_value($db, 'redcap_version');
+    if ($after === $image) {
+        rc_log('info', 'REDCap upgraded unattended', ['from' => $installed, 'to' => $image]);
+    } else {
+        rc_log('warning', 'REDCap did not upgrade unattended (not a fast upgrade): an administrator must run upgrade.php from an AdminCidrs address', [
+            'database_version' => $after, 'image_version' => $image, 'upgrader' => $said]);
+    }
+    return $after;
 }
 
 /** What the stack seeds on first install; later boots never touch these rows. */
@@ -187,9 +240,10 @@ function rc_first_boot(int $waitSeconds): string
         // The stack owns the replica switch: it follows DbReaderCount on every boot.
         rc_set_config($db, 'read_replica_enable', rc_env('DB_READ_HOSTNAME') !== null ? '1' : '0');
         $installedVersion = rc_config_value($db, 'redcap_version');
-        if ($installedVersion !== rc_image_version()) {
-            rc_log('warning', 'database holds another REDCap version: an administrator must run the upgrade', [
-                'database_version' => $installedVersion, 'image_version' => rc_image_version()]);
+        if ($installedVersion !== null && $installedVersion !== rc_image_version()) {
+            if (rc_upgrade_database($db, $installedVersion) === rc_image_version()) {
+                $outcome = 'upgraded';
+            }
         }
     } finally {
         $db->query("SELECT RELEASE_LOCK('$lock')");

@@ -1,0 +1,313 @@
+"""Custom::RedcapImage through the CloudFormation protocol, polls included.
+
+The real handler (``functions/redcap_image/app.py``) runs with moto's S3, ECR, Lambda (layer
+versions, crhelper's permissions), EventBridge (crhelper's polling rule) and RDS (the snapshot),
+and the CodeBuild emulator (``testkit.emulators.codebuild``) on 127.0.0.1. A poll is what
+EventBridge would do: the test reads the rule's target input back from moto and invokes the
+handler with it. Responses are the PUTs captured on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from redcap_ctl import image_build
+from testkit import LambdaContext, load_event, load_handler
+from testkit.cfn import ResponseCapture
+from testkit.emulators.codebuild import CodeBuildEmulator, EcrPush, Outcome
+from testkit.redcap_release import write_release_zip
+
+BUCKET = "redcap-releases-123456789012"
+EVENT = load_event("redcap_image", "create.json")
+PROPS = EVENT["ResourceProperties"]
+REPO_URI = PROPS["RepositoryUri"]
+REPO = REPO_URI.split("/", 1)[1]
+PROJECT = PROPS["ProjectName"]
+CLUSTER = PROPS["DbClusterIdentifier"]
+
+
+class World:
+    def __init__(self, app: ModuleType, capture: ResponseCapture, codebuild: CodeBuildEmulator, tmp: Path) -> None:
+        self.app, self.capture, self.codebuild, self.tmp = app, capture, codebuild, tmp
+        self.s3 = boto3.client("s3")
+        self.ecr = boto3.client("ecr")
+        self.events = boto3.client("events")
+        self.rds = boto3.client("rds")
+        self.lambda_ = boto3.client("lambda")
+        self.requests = 0
+
+    def upload_release(self, version: str, key: str | None = None) -> str:
+        (self.tmp / version).mkdir(exist_ok=True)
+        path = write_release_zip(self.tmp / version, version)
+        key = key or f"redcap{version}.zip"
+        self.s3.upload_file(str(path), BUCKET, key)
+        return f"s3://{BUCKET}/{key}"
+
+    def event(self, request_type: str = "Create", **props: str) -> dict[str, Any]:
+        event = copy.deepcopy(EVENT)
+        self.requests += 1
+        event["RequestType"] = request_type
+        event["RequestId"] = f"request-{self.requests}"
+        event["ResourceProperties"].update(props)
+        return event
+
+    def send(self, event: dict[str, Any]) -> dict[str, Any] | None:
+        """One invocation; the response it sent to CloudFormation, if any."""
+        before = len(self.capture.responses)
+        event = copy.deepcopy(event)
+        event["ResponseURL"] = self.capture.url()
+        self.app.handler(event, LambdaContext())
+        return self.capture.responses[-1] if len(self.capture.responses) > before else None
+
+    def rules(self) -> list[dict[str, Any]]:
+        return list(self.events.list_rules(NamePrefix="RedcapImage")["Rules"])
+
+    def poll(self) -> dict[str, Any] | None:
+        """What EventBridge does every minute: invoke the function with the rule target's input."""
+        (rule,) = self.rules()
+        assert rule["ScheduleExpression"] == "rate(1 minute)"
+        (target,) = self.events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
+        assert target["Arn"].endswith(":function:test-function")
+        payload = json.loads(target["Input"])
+        assert payload["CrHelperPoll"] is True
+        return self.send(payload)
+
+    def until_answer(self, limit: int = 10) -> tuple[dict[str, Any], int]:
+        for n in range(1, limit + 1):
+            answer = self.poll()
+            if answer is not None:
+                return answer, n
+        raise AssertionError(f"no answer after {limit} polls")
+
+    def image_digest(self, tag: str) -> str:
+        (detail,) = self.ecr.describe_images(repositoryName=REPO, imageIds=[{"imageTag": tag}])["imageDetails"]
+        return str(detail["imageDigest"])
+
+
+@pytest.fixture
+def world(monkeypatch: pytest.MonkeyPatch, cfn_responses: ResponseCapture, tmp_path: Path) -> Iterator[World]:
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "redcap-image-test")
+    with mock_aws():
+        s3, ecr = boto3.client("s3"), boto3.client("ecr")
+        s3.create_bucket(Bucket=BUCKET)
+        ecr.create_repository(repositoryName=REPO, imageTagMutability="IMMUTABLE")
+        lam, iam = boto3.client("lambda"), boto3.client("iam")
+        context = io.BytesIO()
+        with zipfile.ZipFile(context, "w") as zf:
+            zf.writestr("redcap/build.sh", "#!/usr/bin/env bash\n")
+        layer = lam.publish_layer_version(LayerName="RedcapBuildContext", Content={"ZipFile": context.getvalue()})
+        assert layer["LayerVersionArn"] == PROPS["ContextLayerArn"]
+        role = iam.create_role(RoleName="fn", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        lam.create_function(
+            FunctionName="test-function",
+            Runtime="python3.13",
+            Role=role,
+            Handler="app.handler",
+            Code={"ZipFile": context.getvalue()},
+        )
+        boto3.client("rds").create_db_cluster(
+            DBClusterIdentifier=CLUSTER, Engine="aurora-mysql", MasterUsername="admin", MasterUserPassword="x" * 16
+        )
+        emu = CodeBuildEmulator(projects={PROJECT}, on_success=EcrPush(s3, ecr, REPO))
+        with emu.serve() as url:
+            monkeypatch.setenv("AWS_ENDPOINT_URL_CODEBUILD", url)
+            world = World(load_handler("redcap_image"), cfn_responses, emu, tmp_path)
+            world.upload_release("15.5.1")
+            yield world
+
+
+def created(world: World) -> dict[str, Any]:
+    assert world.send(world.event()) is None
+    answer, _ = world.until_answer()
+    assert answer["Status"] == "SUCCESS", answer
+    return answer
+
+
+# --- Create -------------------------------------------------------------------------------
+def test_create_starts_one_build_polls_and_answers_the_digest_pinned_image(world: World) -> None:
+    world.codebuild.default = Outcome(polls=2)
+    assert world.send(world.event()) is None, "Create must not answer before the build ends"
+    assert len(world.codebuild.started) == 1
+    build = world.codebuild.builds[world.codebuild.started[0]]
+    assert build.env["REDCAP_SOURCE_ZIP"] == f"s3://{BUCKET}/redcap15.5.1.zip"
+    assert build.env["SOURCE_TAG"].startswith("src-")
+    assert build.env["IMAGE_PLATFORM"] == "linux/amd64"
+
+    assert world.poll() is None
+    assert world.poll() is None
+    answer = world.poll()
+    assert answer is not None
+    assert answer["Status"] == "SUCCESS", answer
+    assert len(world.codebuild.started) == 1, "polls never start another build"
+
+    data = answer["Data"]
+    assert data["Version"] == "15.5.1"
+    tag = data["ImageTag"]
+    assert image_build.VERSION_TAG.fullmatch(tag)
+    assert data["ImageUri"] == f"{REPO_URI}@{world.image_digest(tag)}"
+    assert data["ImageUri"].split("@")[1].startswith("sha256:")
+    assert world.image_digest(data["SourceTag"]) == world.image_digest(tag)
+    assert answer["PhysicalResourceId"] == f"{REPO_URI}:{tag}"
+    assert data["Reused"] == "false"
+    assert not {"BuildId", "Stage", "StartedAt", "PhysicalResourceId"} & set(data)
+    # crhelper removed its rule and its permission.
+    assert world.rules() == []
+    with pytest.raises(world.lambda_.exceptions.ResourceNotFoundException):
+        world.lambda_.get_policy(FunctionName="test-function")
+
+
+def test_existing_tag_is_reused_without_a_build(world: World) -> None:
+    first = created(world)
+    assert len(world.codebuild.started) == 1
+    assert world.send(world.event()) is None
+    again, polls = world.until_answer()
+    assert polls == 1
+    assert again["Status"] == "SUCCESS"
+    assert len(world.codebuild.started) == 1, "an image with the same source tag is reused"
+    assert again["Data"]["ImageUri"] == first["Data"]["ImageUri"]
+    assert again["Data"]["Reused"] == "true"
+
+
+def test_same_zip_uploaded_again_reuses_the_image(world: World) -> None:
+    first = created(world)
+    same = world.s3.get_object(Bucket=BUCKET, Key="redcap15.5.1.zip")["Body"].read()
+    world.s3.put_object(Bucket=BUCKET, Key="redcap15.5.1.zip", Body=same)  # identical bytes: the same ETag
+    assert world.send(world.event()) is None
+    again, _ = world.until_answer()
+    assert again["Data"]["ImageUri"] == first["Data"]["ImageUri"]
+    assert len(world.codebuild.started) == 1
+
+
+# --- Failures -------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("outcome", "expected"),
+    [
+        (Outcome(status="FAILED", phase="BUILD"), "image build FAILED in phase BUILD"),
+        (Outcome(status="FAILED", phase="PRE_BUILD", message="curl: (6)"), "FAILED in phase PRE_BUILD: curl: (6)"),
+        (Outcome(status="TIMED_OUT", phase="BUILD"), "image build TIMED_OUT in phase BUILD"),
+    ],
+)
+def test_failed_or_timed_out_build_answers_failed_with_phase_and_log(world: World, outcome, expected) -> None:
+    world.codebuild.default = outcome
+    assert world.send(world.event()) is None
+    answer, polls = world.until_answer()
+    assert polls == 2
+    assert answer["Status"] == "FAILED"
+    assert expected in answer["Reason"]
+    console = "https://console.aws.amazon.com/cloudwatch/home?region=us-east-1"
+    assert f"log: {console}#logEvent:group=/aws/codebuild/{PROJECT};stream=" in answer["Reason"]
+    assert len(answer["Reason"]) <= 256
+    assert world.rules() == []
+
+
+def test_a_zip_that_is_not_a_release_fails_the_build_with_build_sh_message(world: World) -> None:
+    world.s3.put_object(Bucket=BUCKET, Key="notredcap.zip", Body=b"PK\x05\x06" + b"\0" * 18)
+    event = world.event(RedcapSourceZip=f"s3://{BUCKET}/notredcap.zip")
+    assert world.send(event) is None
+    answer, _ = world.until_answer()
+    assert answer["Status"] == "FAILED"
+    assert "FAILED in phase BUILD: build.sh: --zip: expected one redcap_v" in answer["Reason"]
+
+
+@pytest.mark.parametrize(
+    ("location", "reason"),
+    [
+        (f"s3://{BUCKET}/missing.zip", f"RedcapSourceZip: s3://{BUCKET}/missing.zip: no such object"),
+        ("s3://no-such-bucket-here/redcap.zip", "RedcapSourceZip: s3://no-such-bucket-here/redcap.zip: no such object"),
+        ("https://example.org/redcap.zip", "RedcapSourceZip: must be s3://BUCKET/KEY.zip"),
+        (f"s3://{BUCKET}/redcap15.5.1.tar", "RedcapSourceZip: must be s3://BUCKET/KEY.zip"),
+    ],
+)
+def test_bad_zip_location_fails_before_any_build_naming_the_parameter(world: World, location, reason) -> None:
+    answer = world.send(world.event(RedcapSourceZip=location))
+    assert answer is not None
+    assert answer["Status"] == "FAILED"
+    assert reason in answer["Reason"]
+    assert world.codebuild.started == []
+    assert world.rules() == [], "no polling for a request that already failed"
+
+
+def test_unreadable_zip_names_the_parameter() -> None:
+    from botocore.stub import Stubber
+
+    s3 = boto3.client("s3", region_name="us-east-1")
+    with Stubber(s3) as stub:
+        stub.add_client_error("head_object", "403", "Forbidden", 403)
+        with pytest.raises(image_build.InputError, match="RedcapSourceZip: s3://b/k.zip: not readable by the stack"):
+            image_build.check_source_zip(s3, image_build.S3Location("b", "k.zip"))
+
+
+def test_a_build_codebuild_lost_is_stopped_and_answers_timed_out(world: World) -> None:
+    world.codebuild.default = Outcome(polls=10_000)
+    props = image_build.parse_props(PROPS)
+    state = image_build.begin(world.app.aws, props, "r1", None, now=lambda: 1_000.0)
+    assert image_build.advance(world.app.aws, props, dict(state), now=lambda: 1_000.0 + 60) is None
+    late = 1_000.0 + (40 + 16) * 60
+    with pytest.raises(image_build.ImageBuildError, match="TIMED_OUT in phase BUILD: no result in time"):
+        image_build.advance(world.app.aws, props, dict(state), now=lambda: late)
+    assert world.codebuild.stopped == [state["BuildId"]]
+
+
+# --- Update: upgrade, snapshot, rollback --------------------------------------------------------
+def test_upgrade_snapshots_the_cluster_named_after_both_versions_before_answering(world: World) -> None:
+    first = created(world)
+    new_zip = world.upload_release("15.6.0")
+    update = world.event("Update", RedcapSourceZip=new_zip)
+    update["PhysicalResourceId"] = first["PhysicalResourceId"]
+    update["OldResourceProperties"] = dict(PROPS)
+    assert world.send(update) is None
+    answer, _ = world.until_answer()
+    assert answer["Status"] == "SUCCESS", answer
+    data = answer["Data"]
+    assert data["Version"] == "15.6.0"
+    assert data["ImageUri"] != first["Data"]["ImageUri"]
+    assert data["Snapshot"].startswith(f"{CLUSTER}-redcap-15-5-1-to-15-6-0-")
+    (snap,) = world.rds.describe_db_cluster_snapshots(DBClusterSnapshotIdentifier=data["Snapshot"])[
+        "DBClusterSnapshots"
+    ]
+    assert snap["DBClusterIdentifier"] == CLUSTER
+    assert len(world.codebuild.started) == 2
+
+    # Rollback: the old zip again reuses the old image (no build) and snapshots 15.6.0 -> 15.5.1.
+    back = world.event("Update", RedcapSourceZip=PROPS["RedcapSourceZip"])
+    back["PhysicalResourceId"] = answer["PhysicalResourceId"]
+    assert world.send(back) is None
+    rolled, _ = world.until_answer()
+    assert rolled["Data"]["ImageUri"] == first["Data"]["ImageUri"]
+    assert rolled["Data"]["Snapshot"].startswith(f"{CLUSTER}-redcap-15-6-0-to-15-5-1-")
+    assert len(world.codebuild.started) == 2
+
+
+def test_update_with_the_same_version_takes_no_snapshot(world: World) -> None:
+    first = created(world)
+    update = world.event("Update", BuildTimeoutMinutes="45")
+    update["PhysicalResourceId"] = first["PhysicalResourceId"]
+    assert world.send(update) is None
+    answer, _ = world.until_answer()
+    assert answer["Data"]["Snapshot"] == ""
+    assert world.rds.describe_db_cluster_snapshots(SnapshotType="manual")["DBClusterSnapshots"] == []
+
+
+# --- Delete -------------------------------------------------------------------------------------
+def test_delete_leaves_the_images_and_is_idempotent(world: World) -> None:
+    first = created(world)
+    delete = world.event("Delete")
+    delete["PhysicalResourceId"] = first["PhysicalResourceId"]
+    for _ in range(2):
+        answer = world.send(delete)
+        assert answer is not None
+        assert answer["Status"] == "SUCCESS"
+        assert answer["PhysicalResourceId"] == first["PhysicalResourceId"]
+    assert world.image_digest(first["Data"]["ImageTag"]) == first["Data"]["ImageUri"].split("@")[1]
+    assert world.rules() == []
