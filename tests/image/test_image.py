@@ -454,6 +454,8 @@ def test_rotation_user_may_only_set_the_two_s3_key_rows(make_container, mariadb:
         assert refused.returncode != 0, forbidden
         assert "denied" in refused.stderr, refused.stderr
     assert config(mariadb, database)["auth_meth_global"] == "table"
+
+
 # --- Upgrades: REDCap's unattended (fast) upgrade under the install lock, else the administrator ---
 @pytest.fixture(scope="module")
 def newer_images(built_image: BuiltImage) -> dict[str, str]:

@@ -208,6 +208,8 @@ def test_every_min_size_is_covered_by_the_range_rule() -> None:
     sizes = range(spec["MinSize"]["MinValue"], spec["MaxSize"]["MaxValue"] + 1)
     for low, high in itertools.product(sizes, sizes):
         assert ("InstanceRange" in violations(MinSize=low, MaxSize=high)) is (low > high), (low, high)
+
+
 # ----- REDCap image build: exactly one of RedcapSourceZip and ImageUri -----
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/redcap:15.5.1"
 
