@@ -123,10 +123,10 @@ def test_create_waits_for_aurora_to_resume(handler, stub, cfn_responses, monkeyp
     [
         ("IamUserName", "redcap-iam", "IamUserName: must be 1-32 letters"),
         ("IamUserName", "x'; DROP DATABASE redcap; --", "IamUserName: must be 1-32 letters"),
-        ("DatabaseName", "", "DatabaseName: required"),
+        ("DatabaseName", "", "DatabaseName: is required"),
         ("ClusterArn", "arn:aws:rds:us-east-1:123456789012:db:instance", "ClusterArn: must be an Aurora cluster ARN"),
         ("SecretArn", "not-an-arn", "SecretArn: must be a Secrets Manager secret ARN"),
-        ("RotationUserSecretArn", "", "RotationUserSecretArn: required"),
+        ("RotationUserSecretArn", "", "RotationUserSecretArn: is required"),
     ],
 )
 def test_bad_property_fails_naming_the_field_before_any_sql(

@@ -18,6 +18,7 @@ from typing import Any, TextIO
 from local.env import FAULTS, patched_environ
 from redcap_ctl import clients
 from testkit import FUNCTIONS, LambdaContext, load_handler
+from testkit.cfn import ResponseCapture
 
 PASS = "ok"
 FAIL = "FAILED"
@@ -212,6 +213,14 @@ class Run:
             if n == 0:
                 lines.append("  ".join("-" * w for w in [*widths, 6]))
         return "\n".join(lines)
+
+
+def cfn_success(capture: ResponseCapture) -> dict[str, Any]:
+    """The last answer a custom resource sent CloudFormation; a step fails unless it is SUCCESS."""
+    answer = capture.last
+    if answer["Status"] != "SUCCESS":
+        raise StepFailed(f"CloudFormation was told {answer['Status']}: {answer.get('Reason', '')}")
+    return answer
 
 
 def exists(*paths: str) -> str | None:

@@ -92,20 +92,27 @@ def _silence_crhelper_debug() -> None:
             emitting.addFilter(_NoDebugRecords())
 
 
-def make_helper() -> CfnResource:
+def _build_helper(stand_in: type, **polling: Any) -> CfnResource:
+    """crhelper as every resource here wants it, with ``stand_in`` as boto3 during construction."""
     # crhelper ships no type information for its module globals.
     real_boto3 = _resource_helper.boto3  # type: ignore[attr-defined]
-    _resource_helper.boto3 = _NoPollingClients  # type: ignore[attr-defined]
+    _resource_helper.boto3 = stand_in  # type: ignore[attr-defined]
     try:
         return CfnResource(
             json_logging=False,
             log_level=os.environ.get("POWERTOOLS_LOG_LEVEL", "INFO"),
             boto_level="WARNING",
             sleep_on_delete=0,
+            **polling,
         )
     finally:
         _resource_helper.boto3 = real_boto3  # type: ignore[attr-defined]
+        # Never the event (presigned response URL) in a log line, polling or not.
         _silence_crhelper_debug()
+
+
+def make_helper() -> CfnResource:
+    return _build_helper(_NoPollingClients)
 
 
 class _SharedSessionClients:
@@ -125,17 +132,4 @@ def make_polling_helper(polling_interval_minutes: int = 1) -> CfnResource:
     ``polling_interval_minutes`` (1 is EventBridge's smallest rate) with the whole event,
     and answers CloudFormation once a poll returns a physical id or raises.
     """
-    real_boto3 = _resource_helper.boto3  # type: ignore[attr-defined]
-    _resource_helper.boto3 = _SharedSessionClients  # type: ignore[attr-defined]
-    try:
-        return CfnResource(
-            json_logging=False,
-            log_level=os.environ.get("POWERTOOLS_LOG_LEVEL", "INFO"),
-            boto_level="WARNING",
-            sleep_on_delete=0,
-            polling_interval=polling_interval_minutes,
-        )
-    finally:
-        _resource_helper.boto3 = real_boto3  # type: ignore[attr-defined]
-        # The polling resource too: never the event (presigned response URL) in a log line.
-        _silence_crhelper_debug()
+    return _build_helper(_SharedSessionClients, polling_interval=polling_interval_minutes)

@@ -18,7 +18,9 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from redcap_ctl.budget import Budget
+from redcap_ctl.config import require_str
 from redcap_ctl.errors import ControlPlaneError, InputError
+from redcap_ctl.rotation.config import DbTarget
 
 if TYPE_CHECKING:
     from mypy_boto3_rds_data import RDSDataServiceClient
@@ -119,60 +121,46 @@ class DatabaseUnavailable(ControlPlaneError):
 
 
 @dataclass(frozen=True)
-class Target:
-    cluster_arn: str
-    secret_arn: str
-    database: str
-
-
-@dataclass(frozen=True)
 class DatabaseProps:
-    target: Target
+    target: DbTarget
     iam_user: str
     rotation_secret_arn: str
 
 
 @dataclass(frozen=True)
 class BaseUrlProps:
-    target: Target
+    target: DbTarget
     base_url: str
 
 
-def _string(props: Mapping[str, Any], field: str) -> str:
-    value = props.get(field)
-    if not isinstance(value, str) or not value:
-        raise InputError(field, "required (a non-empty string)")
-    return value
-
-
-def _target(props: Mapping[str, Any]) -> Target:
-    cluster, secret = _string(props, "ClusterArn"), _string(props, "SecretArn")
+def _target(props: Mapping[str, Any]) -> DbTarget:
+    cluster, secret = require_str(props, "ClusterArn"), require_str(props, "SecretArn")
     if not _ARN.match(cluster) or ":cluster:" not in cluster:
         raise InputError("ClusterArn", "must be an Aurora cluster ARN")
     if not _ARN.match(secret) or ":secret:" not in secret:
         raise InputError("SecretArn", "must be a Secrets Manager secret ARN")
-    db = _string(props, "DatabaseName")
+    db = require_str(props, "DatabaseName")
     try:
         identifier(db, "DatabaseName")
     except DatabaseSetupError as err:
         raise InputError("DatabaseName", str(err).split(" ", 1)[1]) from None
-    return Target(cluster, secret, db)
+    return DbTarget(cluster, secret, db)
 
 
 def parse_database_props(props: Mapping[str, Any]) -> DatabaseProps:
-    user = _string(props, "IamUserName")
+    user = require_str(props, "IamUserName")
     try:
         identifier(user, "IamUserName")
     except DatabaseSetupError as err:
         raise InputError("IamUserName", str(err).split(" ", 1)[1]) from None
-    rotation = _string(props, "RotationUserSecretArn")
+    rotation = require_str(props, "RotationUserSecretArn")
     if not _ARN.match(rotation) or ":secret:" not in rotation:
         raise InputError("RotationUserSecretArn", "must be a Secrets Manager secret ARN")
     return DatabaseProps(_target(props), user, rotation)
 
 
 def parse_base_url_props(props: Mapping[str, Any]) -> BaseUrlProps:
-    url = _string(props, "BaseUrl")
+    url = require_str(props, "BaseUrl")
     if not url.startswith("https://"):
         url = "https://" + url
     if not url.endswith("/"):
@@ -184,7 +172,7 @@ def parse_base_url_props(props: Mapping[str, Any]) -> BaseUrlProps:
 
 def _execute(
     rds_data: RDSDataServiceClient,
-    target: Target,
+    target: DbTarget,
     sql: str,
     step: str,
     budget: Budget,

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
+from redcap_ctl.config import require_str
 from redcap_ctl.errors import ControlPlaneError, InputError
 
 if TYPE_CHECKING:
@@ -92,28 +93,21 @@ class Image:
     version: str
 
 
-def _string(props: Mapping[str, Any], field: str) -> str:
-    value = props.get(field)
-    if not isinstance(value, str) or not value:
-        raise InputError(field, "required (a non-empty string)")
-    return value
-
-
 def parse_props(props: Mapping[str, Any]) -> ImageProps:
-    zip_url = _string(props, SOURCE_PARAMETER)
+    zip_url = require_str(props, SOURCE_PARAMETER)
     match = _S3_URL.fullmatch(zip_url)
     if not match or not zip_url.endswith(".zip"):
         raise InputError(SOURCE_PARAMETER, "must be s3://BUCKET/KEY.zip, the REDCap release zip you uploaded")
-    repo = _string(props, "RepositoryUri")
+    repo = require_str(props, "RepositoryUri")
     if not _REPO_URI.fullmatch(repo):
         raise InputError("RepositoryUri", "must be ACCOUNT.dkr.ecr.REGION.amazonaws.com/NAME")
-    project = _string(props, "ProjectName")
+    project = require_str(props, "ProjectName")
     if not _PROJECT.fullmatch(project):
         raise InputError("ProjectName", "must be a CodeBuild project name")
-    layer = _string(props, "ContextLayerArn")
+    layer = require_str(props, "ContextLayerArn")
     if not _LAYER_ARN.fullmatch(layer):
         raise InputError("ContextLayerArn", "must be a Lambda layer version ARN")
-    platform = _string(props, "Platform")
+    platform = require_str(props, "Platform")
     if not _PLATFORM.fullmatch(platform):
         raise InputError("Platform", "must be linux/amd64 or linux/arm64")
     try:

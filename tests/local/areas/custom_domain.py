@@ -7,7 +7,7 @@ from typing import Any
 
 from local import platform
 from local.bench_case import BenchCase
-from local.runner import Run, StepFailed, exists, invoke
+from local.runner import Run, StepFailed, cfn_success, exists, invoke
 from local.scenarios import DOMAIN, Local
 from testkit import load_event
 from testkit.cfn import ResponseCapture, capture_cfn_responses
@@ -51,13 +51,6 @@ def zone_records(local: Local) -> list[dict[str, Any]]:
     return [r for r in sets if r["Type"] not in ("SOA", "NS")]
 
 
-def _answer(capture: ResponseCapture) -> dict[str, Any]:
-    answer = capture.last
-    if answer["Status"] != "SUCCESS":
-        raise StepFailed(f"CloudFormation was told {answer['Status']}: {answer.get('Reason', '')}")
-    return answer
-
-
 def scenario(local: Local, run: Run) -> None:
     if local.stack.has(EXPRESS_RESOURCE_ID):
         express_scenario(local, run)
@@ -77,7 +70,7 @@ def scenario(local: Local, run: Run) -> None:
         def create() -> str:
             ev = event(local, "Create", capture)
             invoke("custom_domain", ev, function_env(local))
-            answer = _answer(capture)
+            answer = cfn_success(capture)
             state["physical_id"] = answer["PhysicalResourceId"]
             records = zone_records(local)
             names = sorted({r["Name"].rstrip(".") for r in records})
@@ -93,7 +86,7 @@ def scenario(local: Local, run: Run) -> None:
             ev = event(local, "Delete", capture)
             ev["PhysicalResourceId"] = state.get("physical_id", ev.get("PhysicalResourceId"))
             invoke("custom_domain", ev, function_env(local))
-            _answer(capture)
+            cfn_success(capture)
             left = zone_records(local)
             if left:
                 raise StepFailed(f"{len(left)} records still in the zone: {sorted(r['Name'] for r in left)}")
@@ -153,7 +146,7 @@ def express_scenario(local: Local, run: Run) -> None:
 
         def create() -> str:
             invoke("express_domain", express_event(local, "Create", capture), env)
-            answer = _answer(capture)
+            answer = cfn_success(capture)
             state["physical_id"] = answer["PhysicalResourceId"]
             hosts = service.hosts()
             if DOMAIN not in hosts:
@@ -169,7 +162,7 @@ def express_scenario(local: Local, run: Run) -> None:
                 ev = express_event(local, "Delete", capture)
                 ev["PhysicalResourceId"] = state["physical_id"]
                 invoke("express_domain", ev, env)
-                _answer(capture)
+                cfn_success(capture)
             hosts = service.hosts()
             if hosts != [service.endpoint]:
                 raise StepFailed(f"the rule still has {hosts}; expected only {service.endpoint}")
@@ -248,13 +241,13 @@ def bench_extras(local: Local, runs: int) -> list[tuple[str, list[float], str]]:
             start = time.perf_counter()
             invoke("custom_domain", create, env)
             elapsed = time.perf_counter() - start
-            answer = _answer(capture)
+            answer = cfn_success(capture)
             overheads.append((elapsed - PUBLISH_DELAY) * 1000)
             delete = event(local, "Delete", capture)
             delete["ResourceProperties"]["ServiceArn"] = arn
             delete["PhysicalResourceId"] = answer["PhysicalResourceId"]
             invoke("custom_domain", delete, env)
-            _answer(capture)
+            cfn_success(capture)
     rows.append(
         (
             "custom-domain Create overhead (cold, template polling)",

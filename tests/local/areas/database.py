@@ -12,7 +12,7 @@ from typing import Any
 
 from local import platform
 from local.bench_case import BenchCase
-from local.runner import Run, StepFailed, exists, invoke
+from local.runner import Run, StepFailed, cfn_success, exists, invoke
 from local.scenarios import Local
 from testkit import load_event
 from testkit.cfn import ResponseCapture, capture_cfn_responses
@@ -43,13 +43,6 @@ def event(local: Local, logical_id: str, request: str, capture: ResponseCapture 
     return ev
 
 
-def _answer(capture: ResponseCapture) -> dict[str, Any]:
-    answer = capture.last
-    if answer["Status"] != "SUCCESS":
-        raise StepFailed(f"CloudFormation was told {answer['Status']}: {answer.get('Reason', '')}")
-    return answer
-
-
 def scenario(local: Local, run: Run) -> None:
     missing = exists("functions/database_setup/app.py", "events/database_setup/create_database.json")
     if missing:
@@ -61,7 +54,7 @@ def scenario(local: Local, run: Run) -> None:
 
         def create_database() -> str:
             invoke("database_setup", event(local, "RedcapDatabase", "Create", capture), env)
-            data = _answer(capture).get("Data", {})
+            data = cfn_success(capture).get("Data", {})
             want = {"DatabaseName", "IamUserName", "RotationUserName"}
             if set(data) != want:
                 raise StepFailed(f"expected {sorted(want)} in the answer, got {data}")
@@ -72,14 +65,14 @@ def scenario(local: Local, run: Run) -> None:
 
         def update_again() -> str:
             invoke("database_setup", event(local, "RedcapDatabase", "Update", capture), env)
-            _answer(capture)
+            cfn_success(capture)
             return "idempotent: the same statements again, SUCCESS"
 
         run.step(RESOURCE, "Update: same properties", update_again)
 
         def base_url() -> str:
             invoke("database_setup", event(local, "RedcapBaseUrl", "Create", capture), env)
-            data = _answer(capture).get("Data", {})
+            data = cfn_success(capture).get("Data", {})
             if not str(data.get("BaseUrl", "")).startswith("https://"):
                 raise StepFailed(f"expected an https base URL, got {data}")
             return f"redcap_base_url -> {data['BaseUrl']} ({data.get('Outcome')})"
@@ -89,7 +82,7 @@ def scenario(local: Local, run: Run) -> None:
         def delete_twice() -> str:
             for _ in range(2):
                 invoke("database_setup", event(local, "RedcapDatabase", "Delete", capture), env)
-                _answer(capture)
+                cfn_success(capture)
             return "Delete leaves the data alone, twice"
 
         run.step(RESOURCE, "Delete (twice)", delete_twice)

@@ -11,7 +11,7 @@ from typing import Any
 
 from local import platform
 from local.bench_case import BenchCase
-from local.runner import Run, StepFailed, exists, invoke
+from local.runner import Run, StepFailed, cfn_success, exists, invoke
 from local.scenarios import Local
 from testkit import load_event
 from testkit.cfn import ResponseCapture, capture_cfn_responses
@@ -79,13 +79,6 @@ def check_detector(local: Local, region: str, features: list[str]) -> str:
     return f"detector {ids[0][:8]}.. enabled: {', '.join(sorted(features))}"
 
 
-def _answer(capture: ResponseCapture) -> dict[str, Any]:
-    answer = capture.last
-    if answer["Status"] != "SUCCESS":
-        raise StepFailed(f"CloudFormation was told {answer['Status']}: {answer.get('Reason', '')}")
-    return answer
-
-
 def scenario(local: Local, run: Run) -> None:
     missing = exists("functions/guardduty/app.py", "events/guardduty/create.json")
     if missing:
@@ -99,7 +92,7 @@ def scenario(local: Local, run: Run) -> None:
             if gd.list_detectors()["DetectorIds"]:
                 raise StepFailed(f"{FRESH_REGION} already has a detector before Create")
             invoke("guardduty", ev, function_env(local, FRESH_REGION))
-            data = _answer(capture).get("Data", {})
+            data = cfn_success(capture).get("Data", {})
             if data.get("CreatedDetector") != "true":
                 raise StepFailed(f"expected the function to report a created detector, got {data}")
             return check_detector(local, FRESH_REGION, wanted_features(ev)) + " (created)"
@@ -118,7 +111,7 @@ def scenario(local: Local, run: Run) -> None:
                 ],
             )
             invoke("guardduty", ev, function_env(local, PARTIAL_REGION))
-            data = _answer(capture).get("Data", {})
+            data = cfn_success(capture).get("Data", {})
             if data.get("CreatedDetector") != "false":
                 raise StepFailed(f"expected the existing detector to be adopted, got {data}")
             return check_detector(local, PARTIAL_REGION, features) + f" (adopted; had only {features[0]})"

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from local.bench_case import BenchCase
-from local.runner import Run, StepFailed, exists, invoke
+from local.runner import Run, StepFailed, cfn_success, exists, invoke
 from local.scenarios import STACK_PARAMS, Local
 from local.stack import Stack
 from testkit import ROOT, LambdaContext, load_event
@@ -142,9 +142,7 @@ class ImageWorld:
             (target,) = self.events.list_targets_by_rule(Rule=rules[0]["Name"])["Targets"]
             self.call(json.loads(target["Input"]))
             if len(capture.responses) > before:
-                answer = capture.last
-                if answer["Status"] != "SUCCESS":
-                    raise StepFailed(f"CloudFormation was told {answer['Status']}: {answer.get('Reason', '')}")
+                answer = cfn_success(capture)
                 if self.events.list_rules(NamePrefix=CUSTOM_RESOURCE_ID)["Rules"]:
                     raise StepFailed("crhelper left its polling rule behind")
                 return answer, polls
@@ -214,8 +212,7 @@ def scenario(local: Local, run: Run) -> None:
             ev = world.event("Delete", "redcap15.5.1.zip", capture)
             ev["PhysicalResourceId"] = state["create"]["PhysicalResourceId"]
             world.call(ev)
-            if capture.last["Status"] != "SUCCESS":
-                raise StepFailed(f"Delete answered {capture.last['Status']}")
+            cfn_success(capture)
             world.digest(state["create"]["Data"]["ImageTag"])
             return "images left in ECR"
 
