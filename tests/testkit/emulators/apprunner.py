@@ -52,6 +52,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from testkit.emulators import serving
+
 MAX_DOMAINS = 5
 MAX_PAGE = 5
 _ARN_RE = re.compile(r"^arn:aws[a-z-]*:apprunner:([a-z0-9-]+):(\d{12}):service/([A-Za-z0-9_-]{4,40})/([0-9a-f]{32})$")
@@ -474,15 +476,8 @@ class AppRunnerEmulator:
     @contextmanager
     def serve(self, port: int = 0) -> Iterator[str]:
         """Serve on 127.0.0.1 in a daemon thread; yields the endpoint URL."""
-        server = self.make_server(port=port)
-        # A short poll interval keeps shutdown (every test teardown) fast.
-        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-        thread.start()
-        try:
-            yield f"http://127.0.0.1:{server.server_address[1]}"
-        finally:
-            server.shutdown()
-            server.server_close()
+        with serving(self.make_server(port=port)) as url:
+            yield url
 
 
 def main(argv: list[str] | None = None) -> None:

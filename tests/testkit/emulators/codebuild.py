@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from testkit.emulators import serving
+
 PHASES = [
     "SUBMITTED",
     "QUEUED",
@@ -265,11 +267,5 @@ class CodeBuildEmulator:
     @contextmanager
     def serve(self, port: int = 0) -> Iterator[str]:
         """Serve on 127.0.0.1 in a daemon thread; yields the endpoint URL."""
-        server = self.make_server(port=port)
-        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-        thread.start()
-        try:
-            yield f"http://127.0.0.1:{server.server_address[1]}"
-        finally:
-            server.shutdown()
-            server.server_close()
+        with serving(self.make_server(port=port)) as url:
+            yield url

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from testkit.emulators import serving
+
 
 @dataclass
 class CredentialsEndpoint:
@@ -64,12 +66,6 @@ def serve() -> Iterator[CredentialsEndpoint]:
         def log_message(self, *_args: Any) -> None:
             return
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    endpoint.url = f"http://127.0.0.1:{server.server_address[1]}/creds"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(ThreadingHTTPServer(("127.0.0.1", 0), Handler)) as base:
+        endpoint.url = f"{base}/creds"
         yield endpoint
-    finally:
-        server.shutdown()
-        server.server_close()
