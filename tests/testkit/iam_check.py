@@ -62,6 +62,18 @@ PARAMETER_SETS: dict[str, dict[str, Any]] = {
         "SesEmailIdentity": "redcap@example.org",
     },
     "guardduty-off": {"SesEmailIdentity": "redcap@example.org", "EnableGuardDuty": "false"},
+    # ECS Express compute with its custom domain, and the stack building the image from a release zip.
+    "express-create-zone": {
+        "ComputeType": "EcsExpress",
+        "DomainName": "redcap.example.org",
+        "DnsMode": "CreateZone",
+        "AllowHttpEgress": "true",
+    },
+    "zip-build": {
+        "SesEmailIdentity": "redcap@example.org",
+        "RedcapSourceZip": "s3://redcap-releases-123/redcap15.5.1.zip",
+        "ImageUri": "",
+    },
 }
 SAMPLE_PARAMETERS = {"ImageUri": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/team/redcap:14.5.1"}
 
@@ -103,6 +115,33 @@ _TYPES: dict[str, tuple[str, dict[str, str]]] = {
             "ServiceId": "0123456789abcdef",
         },
     ),
+    "AWS::ECS::Cluster": ("{n}", {"Arn": f"arn:{PARTITION}:ecs:{REGION}:{ACCOUNT}:cluster/{{n}}"}),
+    "AWS::ECS::ExpressGatewayService": (
+        f"arn:{PARTITION}:ecs:{REGION}:{ACCOUNT}:service/redcap-express/{{n}}",
+        {
+            "ServiceArn": f"arn:{PARTITION}:ecs:{REGION}:{ACCOUNT}:service/redcap-express/{{n}}",
+            "Endpoint": "{n}.ecs.example.on.aws",
+            "UpdatedAt": "2026-11-28T00:00:00Z",
+            "ECSManagedResourceArns.IngressPath.LoadBalancerArn": (
+                f"arn:{PARTITION}:elasticloadbalancing:{REGION}:{ACCOUNT}:loadbalancer/app/ecs-express/0123456789abcdef"
+            ),
+            "ECSManagedResourceArns.IngressPath.ListenerArn": (
+                f"arn:{PARTITION}:elasticloadbalancing:{REGION}:{ACCOUNT}:listener/app/ecs-express/0123456789abcdef/"
+                "0123456789abcdef"
+            ),
+            "ECSManagedResourceArns.IngressPath.ListenerRuleArn": (
+                f"arn:{PARTITION}:elasticloadbalancing:{REGION}:{ACCOUNT}:listener-rule/app/ecs-express/"
+                "0123456789abcdef/0123456789abcdef/0123456789abcdef"
+            ),
+        },
+    ),
+    "AWS::CertificateManager::Certificate": (
+        f"arn:{PARTITION}:acm:{REGION}:{ACCOUNT}:certificate/0a1b2c3d-4e5f-6789-abcd-ef0123456789",
+        {},
+    ),
+    "AWS::ECR::Repository": ("{n}", {"Arn": f"arn:{PARTITION}:ecr:{REGION}:{ACCOUNT}:repository/{{n}}"}),
+    "AWS::CodeBuild::Project": ("{n}", {"Arn": f"arn:{PARTITION}:codebuild:{REGION}:{ACCOUNT}:project/{{n}}"}),
+    "AWS::Serverless::LayerVersion": (f"arn:{PARTITION}:lambda:{REGION}:{ACCOUNT}:layer:{{n}}:1", {}),
     "AWS::WAFv2::RegexPatternSet": (
         "{n}|1234|REGIONAL",
         {"Arn": f"arn:{PARTITION}:wafv2:{REGION}:{ACCOUNT}:regional/regexpatternset/{{n}}/1234"},
@@ -232,10 +271,11 @@ def _resource_statements(resources: dict[str, dict[str, Any]]) -> Iterator[tuple
         "AWS::S3::BucketPolicy": "PolicyDocument",
         "AWS::SQS::QueuePolicy": "PolicyDocument",
         "AWS::SNS::TopicPolicy": "PolicyDocument",
+        "AWS::ECR::Repository": "RepositoryPolicyText",
     }
     for name, res in resources.items():
         key = keys.get(res["Type"])
-        if key:
+        if key and key in res.get("Properties", {}):
             for index, statement in enumerate(res["Properties"][key]["Statement"]):
                 yield f"{name}/{statement.get('Sid', index)}", statement
 
@@ -339,7 +379,7 @@ def run(
 ) -> tuple[list[Finding], list[Finding], list[tuple[str, str, str]]]:
     """(new findings, accepted findings, accepted keys that no longer occur)."""
     if templates is None:
-        templates = {label: Rendered(**SAMPLE_PARAMETERS, **params) for label, params in PARAMETER_SETS.items()}
+        templates = {label: Rendered(**{**SAMPLE_PARAMETERS, **params}) for label, params in PARAMETER_SETS.items()}
     findings = [f for label, rendered in templates.items() for f in check_template(rendered, label)]
     new = [f for f in findings if f.key not in ACCEPTED]
     accepted = [f for f in findings if f.key in ACCEPTED]
