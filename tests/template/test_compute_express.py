@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from testkit import load_event
 from testkit.template import Rendered
 
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/redcap:1"
@@ -41,7 +42,13 @@ EXPRESS_ONLY = {
     "ExpressDeploymentEventsRule",
     "ExpressRollbackEventsRule",
     "Express5xxRateAlarm",
+    # With the default CanaryRollbackRule=RedcapRule.
+    "ExpressCanaryAlarmFunction",
+    "ExpressCanaryAlarmLogGroup",
+    "ExpressCanaryAlarm",
+    "ExpressCanaryAlarmFunctionErrorsAlarm",
 }
+CANARY = {name for name in EXPRESS_ONLY if name.startswith("ExpressCanaryAlarm")}
 CASES = list(itertools.product(["AppRunner", "EcsExpress"], DNS, ["dev", "prod"]))
 PSEUDO = {
     "AWS::Region",
@@ -329,3 +336,63 @@ def test_express_domain_function_may_change_only_this_services_rule() -> None:
     log_group = rendered.props("ExpressHostHeaderLogGroup")
     assert log_group["KmsKeyId"] == {"Fn::GetAtt": ["KmsKey", "Arn"]}
     assert log_group["LogGroupName"] == {"Fn::Sub": "/aws/lambda/${ExpressHostHeaderFunction}"}
+
+
+@pytest.mark.parametrize("choice", ["RedcapRule", "ExpressDefault"])
+def test_the_canary_rule_exists_only_on_express_when_asked(choice: str) -> None:
+    express = Rendered(ComputeType="EcsExpress", ImageUri=IMAGE, CanaryRollbackRule=choice)
+    assert (set(express.resources) >= CANARY) is (choice == "RedcapRule")
+    assert not CANARY & set(express.resources) or choice == "RedcapRule"
+    assert ("ExpressCanaryAlarms" in express.outputs) is (choice == "RedcapRule")
+    app_runner = Rendered(ComputeType="AppRunner", ImageUri=IMAGE, CanaryRollbackRule=choice)
+    assert not CANARY & set(app_runner.resources)
+    assert "ExpressCanaryAlarms" not in app_runner.outputs
+
+
+def test_the_canary_rule_is_the_same_on_both_paths_and_follows_every_express_update() -> None:
+    from redcap_ctl import express_canary
+
+    rendered = Rendered(ComputeType="EcsExpress", ImageUri=IMAGE, CanaryClientErrorPercent=12.5)
+    props = rendered.props("ExpressCanaryAlarm")
+    env = rendered.props("ExpressCanaryAlarmFunction")["Environment"]["Variables"]
+    # The custom resource and the deployment-start path read one rule, each from its own source.
+    assert {field: props[field] for field in express_canary.ENV_FIELDS} == {
+        field: env[name] for field, name in express_canary.ENV_FIELDS.items()
+    }
+    parsed = express_canary.parse_props(
+        {k: str(v) for k, v in props.items() if not isinstance(v, dict)}
+        | {
+            "Cluster": "redcap-express",
+            "ServiceArn": "arn:aws:ecs:us-east-1:123456789012:service/redcap-express/redcap",
+        }
+    )
+    assert parsed.rule == express_canary.Rule(server_error_percent=1, client_error_percent=12.5, min_client_errors=5)
+    assert props["ServiceRevision"] == {"Fn::GetAtt": ["ExpressService", "UpdatedAt"]}
+    assert props["ServiceArn"] == {"Fn::GetAtt": ["ExpressService", "ServiceArn"]}
+    # The rule's pattern admits exactly what the function acts on: this service's deployment starts.
+    pattern = rendered.props("ExpressCanaryAlarmFunction")["Events"]["DeploymentStarts"]["Properties"]["Pattern"]
+    event = load_event("express_canary", "deployment_started.json")
+    assert pattern["source"] == [event["source"]]
+    assert pattern["detail-type"] == [event["detail-type"]]
+    assert pattern["detail"] == {"eventName": [event["detail"]["eventName"]]}
+    assert pattern["resources"] == [{"Fn::GetAtt": ["ExpressService", "ServiceArn"]}]
+    assert express_canary.is_deployment_start(event, event["resources"][0])
+
+
+def test_the_canary_function_reads_this_service_and_writes_only_alarms() -> None:
+    rendered = Rendered(ComputeType="EcsExpress", ImageUri=IMAGE)
+    statements = rendered.props("ExpressCanaryAlarmFunction")["Policies"][0]["Statement"]
+    by_action = {
+        tuple(s["Action"]) if isinstance(s["Action"], list) else (s["Action"],): s["Resource"] for s in statements
+    }
+    assert by_action == {
+        ("ecs:DescribeServices",): {"Fn::GetAtt": ["ExpressService", "ServiceArn"]},
+        # Express names the alarm at run time: alarms of this account and Region, nothing else.
+        ("cloudwatch:DescribeAlarms", "cloudwatch:PutMetricAlarm"): {
+            "Fn::Sub": "arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:*"
+        },
+    }
+    log_group = rendered.props("ExpressCanaryAlarmLogGroup")
+    assert log_group["KmsKeyId"] == {"Fn::GetAtt": ["KmsKey", "Arn"]}
+    assert log_group["LogGroupName"] == {"Fn::Sub": "/aws/lambda/${ExpressCanaryAlarmFunction}"}
+    assert rendered.resource("ExpressCanaryAlarm")["DependsOn"] == "ExpressCanaryAlarmLogGroup"

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from local.areas import cron, custom_domain, database, guardduty, redcap_image, rotation
+from local.areas import cron, custom_domain, database, express_canary, guardduty, redcap_image, rotation
 
 # Order matters: rotation rotates the cron secret and then runs the next tick.
 AREAS: dict[str, ModuleType] = {
     "database": database,
     "custom-domain": custom_domain,
+    "express-canary": express_canary,
     "guardduty": guardduty,
     "cron": cron,
     "rotation": rotation,

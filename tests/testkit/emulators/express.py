@@ -8,6 +8,11 @@ target group) and returns the values ``!GetAtt ExpressService.<attribute>`` give
 
 moto starts no tasks: a service created with ``desired=0`` has a COMPLETED rollout (idle), one
 with ``desired > 0`` stays IN_PROGRESS (a deployment in flight, as during Express's canary).
+
+The canary's rollback alarm is laid out as AWS documents Express's rule (4xx + 5xx above 1 % of the
+target group's requests in 2 of 3 one-minute datapoints), written here independently of the
+stack's own alarm code, and named in the service's ``deploymentConfiguration.alarms`` (moto keeps
+what UpdateService sets there).
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ class ExpressService:
     listener_arn: str
     rule_arn: str
     target_group_arn: str
+    alarm_name: str = ""
 
     @classmethod
     def create(cls, cluster: str = "redcap-express", name: str = "redcap", *, desired: int = 0) -> ExpressService:
@@ -88,7 +94,60 @@ class ExpressService:
             target_group_arn=tg_arn,
         )
         service.rule_arn = service.new_rule(priority=1)
+        service.alarm_name = f"ecs-express-{name}-deployment-rollback"
+        service.express_resets_alarm()
+        ecs.update_service(
+            cluster=cluster,
+            service=service_arn,
+            deploymentConfiguration={
+                "strategy": "CANARY",
+                "canaryConfiguration": {"canaryPercent": 5.0, "canaryBakeTimeInMinutes": 3},
+                "alarms": {"alarmNames": [service.alarm_name], "enable": True, "rollback": True},
+            },
+        )
         return service
+
+    @property
+    def cloudwatch(self) -> Any:
+        return boto3.client("cloudwatch", region_name=self.region)
+
+    def express_resets_alarm(self) -> None:
+        """The rollback alarm as Express writes it (at create, and maybe again on an update)."""
+        dimensions = [
+            {"Name": "TargetGroup", "Value": self.target_group_arn.split(":")[-1]},
+            {"Name": "LoadBalancer", "Value": self.load_balancer_arn.split("loadbalancer/")[-1]},
+        ]
+
+        def stat(metric_id: str, metric: str) -> dict[str, Any]:
+            return {
+                "Id": metric_id,
+                "ReturnData": False,
+                "MetricStat": {
+                    "Metric": {"Namespace": "AWS/ApplicationELB", "MetricName": metric, "Dimensions": dimensions},
+                    "Period": 60,
+                    "Stat": "Sum",
+                },
+            }
+
+        self.cloudwatch.put_metric_alarm(
+            AlarmName=self.alarm_name,
+            AlarmDescription="Express canary rollback: 4xx and 5xx responses",
+            EvaluationPeriods=3,
+            DatapointsToAlarm=2,
+            Threshold=1.0,
+            ComparisonOperator="GreaterThanThreshold",
+            TreatMissingData="notBreaching",
+            Metrics=[
+                stat("m4xx", "HTTPCode_Target_4XX_Count"),
+                stat("m5xx", "HTTPCode_Target_5XX_Count"),
+                stat("requests", "RequestCount"),
+                {"Id": "rate", "Expression": "100 * (m4xx + m5xx) / requests", "ReturnData": True},
+            ],
+        )
+
+    def alarm(self) -> dict[str, Any]:
+        alarms: list[dict[str, Any]] = self.cloudwatch.describe_alarms(AlarmNames=[self.alarm_name])["MetricAlarms"]
+        return alarms[0]
 
     # ----- clients as the test (not the code under test) sees them
     @property
