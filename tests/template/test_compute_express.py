@@ -29,6 +29,11 @@ APP_RUNNER_ONLY = {
     "AppRunnerService",
     "AppRunnerDeploymentEventsRule",
     "AppRunner5xxRateAlarm",
+    # NAT carries only App Runner's egress; Express tasks use the internet gateway.
+    "NatEip1",
+    "NatGateway1",
+    "PrivateDefaultRoute1",
+    "PrivateDefaultRoute2",
 }
 EXPRESS_ONLY = {
     "EcsExpressCluster",
@@ -396,3 +401,16 @@ def test_the_canary_function_reads_this_service_and_writes_only_alarms() -> None
     assert log_group["KmsKeyId"] == {"Fn::GetAtt": ["KmsKey", "Arn"]}
     assert log_group["LogGroupName"] == {"Fn::Sub": "/aws/lambda/${ExpressCanaryAlarmFunction}"}
     assert rendered.resource("ExpressCanaryAlarm")["DependsOn"] == "ExpressCanaryAlarmLogGroup"
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_express_pays_for_no_nat_and_names_no_egress_address(env: str) -> None:
+    express = render("EcsExpress", env=env)
+    assert not express.of_type("AWS::EC2::NatGateway")
+    assert not express.of_type("AWS::EC2::EIP")
+    assert express.props("WafRedcapEgressIpSet")["Addresses"] == []
+    # The tasks sit in the public subnets (internet gateway route); the database stays private.
+    subnets = express.props("ExpressService")["NetworkConfiguration"]["Subnets"]
+    assert subnets == [{"Ref": "PublicSubnet1"}, {"Ref": "PublicSubnet2"}]
+    app_runner = render("AppRunner", env=env)
+    assert len(app_runner.props("WafRedcapEgressIpSet")["Addresses"]) == (2 if env == "prod" else 1)
