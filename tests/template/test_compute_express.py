@@ -328,7 +328,7 @@ def test_express_custom_domain_certificate_listener_rule_and_records(dns: str, w
 
 def test_express_domain_function_may_change_only_this_services_rule() -> None:
     rendered = Rendered(ComputeType="EcsExpress", ImageUri=IMAGE, **DNS["create-zone"])
-    statements = rendered.props("ExpressHostHeaderFunction")["Policies"][0]["Statement"]
+    statements = rendered.function_statements("ExpressHostHeaderFunction")
     writes = [s for s in statements if s["Resource"] != "*"]
     reads = [s for s in statements if s["Resource"] == "*"]
     # Describe* of Elastic Load Balancing has no resource-level permissions; nothing else is on "*".
@@ -340,7 +340,7 @@ def test_express_domain_function_may_change_only_this_services_rule() -> None:
     }
     log_group = rendered.props("ExpressHostHeaderLogGroup")
     assert log_group["KmsKeyId"] == {"Fn::GetAtt": ["KmsKey", "Arn"]}
-    assert log_group["LogGroupName"] == {"Fn::Sub": "/aws/lambda/${ExpressHostHeaderFunction}"}
+    assert log_group["LogGroupName"] == {"Fn::Sub": "/aws/lambda/${AWS::StackName}/ExpressHostHeaderFunction"}
 
 
 @pytest.mark.parametrize("choice", ["RedcapRule", "ExpressDefault"])
@@ -386,7 +386,7 @@ def test_the_canary_rule_is_the_same_on_both_paths_and_follows_every_express_upd
 
 def test_the_canary_function_reads_this_service_and_writes_only_alarms() -> None:
     rendered = Rendered(ComputeType="EcsExpress", ImageUri=IMAGE)
-    statements = rendered.props("ExpressCanaryAlarmFunction")["Policies"][0]["Statement"]
+    statements = rendered.function_statements("ExpressCanaryAlarmFunction")
     by_action = {
         tuple(s["Action"]) if isinstance(s["Action"], list) else (s["Action"],): s["Resource"] for s in statements
     }
@@ -399,7 +399,7 @@ def test_the_canary_function_reads_this_service_and_writes_only_alarms() -> None
     }
     log_group = rendered.props("ExpressCanaryAlarmLogGroup")
     assert log_group["KmsKeyId"] == {"Fn::GetAtt": ["KmsKey", "Arn"]}
-    assert log_group["LogGroupName"] == {"Fn::Sub": "/aws/lambda/${ExpressCanaryAlarmFunction}"}
+    assert log_group["LogGroupName"] == {"Fn::Sub": "/aws/lambda/${AWS::StackName}/ExpressCanaryAlarmFunction"}
     assert rendered.resource("ExpressCanaryAlarm")["DependsOn"] == "ExpressCanaryAlarmLogGroup"
 
 

@@ -10,11 +10,26 @@ import pytest
 
 from testkit.template import BASELINE_SIDS, Rendered
 
-# Every condition that adds a function: a custom domain, GuardDuty on, dev (the cleanup).
+# Every condition that adds a function: a custom domain (on each compute), GuardDuty on, dev (the
+# cleanup), the image build (RedcapSourceZip) and the ECS Express canary rule.
 RENDERINGS = {
     "dev-with-domain": Rendered(DomainName="redcap.example.org", Environment="dev"),
     "prod": Rendered(Environment="prod", SesEmailIdentity="redcap@example.org"),
+    "express-zip-domain": Rendered(
+        ComputeType="EcsExpress",
+        DomainName="redcap.example.org",
+        RedcapSourceZip="s3://releases-bucket/redcap15.5.1.zip",
+        ImageUri="",
+        Environment="dev",
+    ),
 }
+
+
+def test_the_renderings_reach_every_function_in_the_template() -> None:
+    declared = {
+        name for name, r in Rendered().template["Resources"].items() if r["Type"] == "AWS::Serverless::Function"
+    }
+    assert {name for _, name in _functions()} == declared
 
 
 def _functions() -> list[tuple[str, str]]:

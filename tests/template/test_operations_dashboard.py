@@ -95,6 +95,16 @@ def _expressions(body: dict[str, Any]) -> list[str]:
     return found
 
 
+def _limits(body: dict[str, Any]) -> dict[str, float]:
+    """The canary limits drawn on the Express widget: label -> value."""
+    return {
+        line["label"]: line["value"]
+        for widget in body["widgets"]
+        for line in widget.get("properties", {}).get("annotations", {}).get("horizontal", [])
+        if "canary" in line["label"]
+    }
+
+
 def _dims(row: list[Any]) -> dict[str, Any]:
     return dict(zip(row[2::2], row[3::2], strict=False))
 
@@ -183,9 +193,16 @@ def test_express_dashboard_shows_tasks_cpu_5xx_latency_and_rollbacks(express: Re
     } <= shown
     _text, variables = _sub_text(express.props("OperationsDashboard")["DashboardBody"])
     _inner, compute_vars = _sub_text(variables["ComputeWidgets"])
-    # The share of 4xx+5xx (what Express's canary rollback alarm compares with 1 %) is shown, so an
-    # administrator can measure REDCap's normal 4xx share before trusting automatic rollbacks.
-    assert any("t4" in e and "t5" in e and "requests" in e for e in _expressions(body))
+    # The 4xx and 5xx shares are shown against the limits the canary alarm applies (REDCap's rule, or
+    # Express's 1 % on both together), so an administrator sees how close normal traffic comes.
+    expressions = _expressions(body)
+    assert any("t4" in e and "t5" not in e and "requests" in e for e in expressions)
+    assert any("t5" in e and "t4" not in e and "requests" in e for e in expressions)
+    assert _limits(body) == {"canary rollback: 4xx above (%)": 20, "canary rollback: 5xx above (%)": 1}
+    express_default = Rendered(
+        ComputeType="EcsExpress", ImageUri=express.params["ImageUri"], CanaryRollbackRule="ExpressDefault"
+    )
+    assert _limits(_body(express_default)) == {"canary rollback: 4xx + 5xx together above (%)": 1}
     # The rollback count is the rule that matches exactly the failed (rolled-back) deployments.
     assert compute_vars["RollbackRule"] == {"Ref": "ExpressRollbackEventsRule"}
     rule = express.props("ExpressRollbackEventsRule")["EventPattern"]
@@ -261,8 +278,21 @@ def _alarmed_on(alarm: dict[str, Any], metric: str) -> list[Any]:
     return found
 
 
-def test_every_function_has_an_errors_alarm(rendered: Rendered) -> None:
+# App Runner with an ImageUri (the fixture) and the other branches that add functions: ECS Express
+# with a domain (host header, canary rule) and the image build from RedcapSourceZip.
+EXPRESS_ZIP = {
+    "ComputeType": "EcsExpress",
+    "DomainName": "redcap.example.org",
+    "RedcapSourceZip": "s3://releases-bucket/redcap15.5.1.zip",
+    "ImageUri": "",
+}
+
+
+@pytest.mark.parametrize("variant", ["app-runner", "express-zip"])
+def test_every_function_has_an_errors_alarm(rendered: Rendered, variant: str) -> None:
     """Whoever owns it, every Lambda's failures reach someone."""
+    if variant == "express-zip":
+        rendered = Rendered(**{**PARAMS, **EXPRESS_ZIP})
     functions = [n for n, r in rendered.resources.items() if r["Type"] == "AWS::Serverless::Function"]
     assert functions
     watched: list[Any] = []

@@ -260,9 +260,7 @@ def test_buildspec_pushes_version_and_source_tags_and_exports_them(zip_mode: Ren
 
 # --- The custom resource's function ----------------------------------------------------------
 def test_custom_resource_function_is_scoped_to_the_stacks_resources(zip_mode: Rendered) -> None:
-    fn = zip_mode.props("RedcapImageFunction")
-    (policy,) = fn["Policies"]
-    stmts = {s["Sid"]: s for s in policy["Statement"]}
+    stmts = {s["Sid"]: s for s in zip_mode.function_statements("RedcapImageFunction")}
     assert stmts["RunTheBuild"]["Resource"] == {"Fn::GetAtt": ["RedcapImageBuildProject", "Arn"]}
     assert stmts["FindBuiltImages"] == {
         "Sid": "FindBuiltImages",

@@ -37,9 +37,13 @@ SAMPLE = {
     "DomainName": "redcap.example.org",
     "DnsMode": "CreateZone",
 }
+# Both compute types; ECS Express with the image built from a release zip (the other image mode).
+EXPRESS = {"ComputeType": "EcsExpress", "ImageUri": "", "RedcapSourceZip": "s3://releases-bucket/redcap15.5.1.zip"}
 ENVIRONMENTS: dict[str, dict[str, Any]] = {
     "dev": {**SAMPLE, "Environment": "dev"},
     "prod": {**SAMPLE, "Environment": "prod", "DbReaderCount": 1},
+    "express-dev": {**SAMPLE, **EXPRESS, "Environment": "dev"},
+    "express-prod": {**SAMPLE, **EXPRESS, "Environment": "prod", "DbReaderCount": 1},
 }
 
 
