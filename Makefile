@@ -126,8 +126,12 @@ cost: $(VENV)/.installed ## Monthly cost per environment and compute type; rewri
 	PYTHONPATH=layers/shared:tests $(PY) -m cost.run --write
 
 .PHONY: bench
-bench: install bench-image ## Benchmarks: cold start, peak memory, package sizes, custom-domain overhead, rotation time, the image
+bench: install bench-image bench-canary ## Benchmarks: cold start, peak memory, package sizes, custom-domain overhead, rotation time, the image
 	PYTHONPATH=layers/shared:tests $(PY) -m bench.run
+
+.PHONY: bench-canary
+bench-canary: $(VENV)/.installed ## ECS Express canary rollback odds under Express's rule and REDCap's; rewrites tests/bench/canary-results.md
+	PYTHONPATH=layers/shared:tests $(PY) -m bench.canary_alarm --write
 
 .PHONY: bench-image
 bench-image: $(VENV)/.installed container-tools ## Image benchmarks: size, start-to-healthy, first install, request latency
