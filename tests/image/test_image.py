@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from testkit.image_harness import MariaDB, RedcapContainer, podman, podman_env
+from testkit.redcap_release import STANDIN_VERSION
 
 from .conftest import ADMIN_PASSWORD, BuiltImage, Database, Smtp
 
@@ -155,11 +156,25 @@ def test_authentication_none_is_never_served_again(make_container, mariadb, data
     c = make_container()
     wait_ready(c)
     c.remove()
-    mariadb.sql("UPDATE redcap_config SET value = 'none' WHERE field_name = 'auth_meth_global'", database.name)
+    # Since the first boot: a new administrator password, a rotated S3 key, a new sender; then
+    # someone sets authentication "none".
+    mariadb.sql(
+        "UPDATE redcap_auth SET password = 'changed-hash', temp_pwd = 0 WHERE username = 'site_admin';"
+        "UPDATE redcap_config SET value = 'AKIAROTATED00000' WHERE field_name = 'amazon_s3_key';"
+        "UPDATE redcap_config SET value = 'help@example.org' WHERE field_name = 'from_email';"
+        "UPDATE redcap_config SET value = 'none' WHERE field_name = 'auth_meth_global';",
+        database.name,
+    )
     again = make_container()
     wait_ready(again)
-    assert config(mariadb, database)["auth_meth_global"] == "table"
+    rows = config(mariadb, database)
+    assert rows["auth_meth_global"] == "table"
     assert 'id="login"' in again.get("/")[1]
+    # Locked again and nothing else touched.
+    assert (rows["amazon_s3_key"], rows["from_email"]) == ("AKIAROTATED00000", "help@example.org")
+    login = mariadb.sql("SELECT password, temp_pwd FROM redcap_auth WHERE username = 'site_admin'", database.name)
+    assert login == [["changed-hash", "0"]]
+    assert "authentication was none on a configured REDCap" in again.logs()
 
 
 def test_mail_reaches_ses_through_starttls_with_the_configuration_set(make_container, smtp: Smtp):
@@ -410,16 +425,36 @@ def test_only_redcaps_own_aws_sdk_is_in_the_image(built_image: BuiltImage):
     assert found.split() == ["/var/www/redcap/redcap_v15.5.1/Libraries/vendor/aws/aws-sdk-php"]
 
 
-def test_no_secret_reaches_logs_or_process_arguments(make_container, database, smtp):
+# Every Apache process's environment, NUL-separated in /proc, one variable a line.
+APACHE_ENVIRON = (
+    'for d in /proc/[0-9]*; do [ "$(cat $d/comm 2>/dev/null)" = apache2 ] && tr "\\0" "\\n" < $d/environ; done; true'
+)
+
+
+def test_no_secret_reaches_logs_process_arguments_or_the_web_servers_environment(make_container, database, smtp):
     c = make_container()
     wait_ready(c)
-    c.get("/")
+    assert c.get("/")[0] == 200
     ps = podman("top", c.name, "args")
     env = c.env
     secrets_ = [database.password, smtp.password, ADMIN_PASSWORD, env["DB_SALT"], "first-secret-key"]
+    # What a page showing phpinfo() (or calling getenv) sees: no secret at all.
+    status, page, _ = c.get(f"/redcap_v{STANDIN_VERSION}/ControlCenter/php_info.php")
+    assert status == 200
+    assert "DB_SALT=false" in page
+    assert "REDCAP_ADMIN_SECRET=false" in page
+    # Every Apache process's environment, as /proc shows it to code running as the same user.
+    environ = c.exec("sh", "-c", APACHE_ENVIRON)
+    assert "APACHE_RUN_USER=redcap" in environ  # the loop did read Apache's environment
     for value in secrets_:
         assert value not in c.logs()
         assert value not in ps
+        assert value not in page
+        assert value not in environ
+    # The one secret a request needs is a file only the web user reads.
+    assert c.exec("stat", "-c", "%a %U", "/run/redcap/secrets", "/run/redcap/secrets/DB_SALT").split() == [
+        "700", "redcap", "600", "redcap",
+    ]  # fmt: skip
 
 
 def test_rotation_user_may_only_set_the_two_s3_key_rows(make_container, mariadb: MariaDB, database: Database):

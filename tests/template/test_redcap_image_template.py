@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -231,7 +233,9 @@ def test_codebuild_runs_the_build_script_that_make_image_runs(zip_mode: Rendered
     assert zip_mode.props("RedcapBuildContextLayer")["ContentUri"] == "containers/"
     assert "unzip -q /tmp/inputs/context.zip -d /tmp/context" in pre
     (run,) = [c for c in build if "build.sh" in c]
-    assert run.startswith('bash /tmp/context/redcap/build.sh --builder docker --platform "$IMAGE_PLATFORM" ')
+    assert run.startswith(
+        'set -o pipefail; bash /tmp/context/redcap/build.sh --builder docker --platform "$IMAGE_PLATFORM" '
+    )
     assert "--ca-bundle /tmp/inputs/rds-ca-bundle.pem" in run
     assert any(c == 'curl -fsS --retry 3 -o /tmp/inputs/rds-ca-bundle.pem "$RDS_CA_BUNDLE_URL"' for c in pre)
     makefile = (ROOT / "Makefile").read_text()
@@ -287,3 +291,16 @@ def test_custom_resource_properties_match_the_event_fixture(zip_mode: Rendered) 
 
     fixture = set(load_event("redcap_image", "create.json")["ResourceProperties"])
     assert set(zip_mode.props("RedcapImage")) | {"ServiceToken"} == fixture | {"ServiceTimeout"}
+
+
+@pytest.mark.parametrize("status", [0, 3])
+def test_a_failing_build_script_fails_its_buildspec_line(zip_mode: Rendered, tmp_path: Path, status: int) -> None:
+    # CodeBuild fails a phase on the exit status of a command line: piping build.sh into tee must
+    # not turn build.sh's failure into tee's success.
+    (run,) = [c for c in _buildspec(zip_mode)["phases"]["build"]["commands"] if "build.sh" in c]
+    script = tmp_path / "build.sh"
+    script.write_text(f"echo VERSION=15.5.1\nexit {status}\n")
+    line = run.replace("/tmp/context/redcap/build.sh", str(script)).replace("/tmp/inputs/", f"{tmp_path}/")
+    done = subprocess.run(["bash", "-c", line], capture_output=True, text=True, check=False)  # noqa: S603, S607
+    assert done.returncode == status
+    assert (tmp_path / "build.out").read_text() == "VERSION=15.5.1\n"

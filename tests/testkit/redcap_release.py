@@ -101,6 +101,14 @@ INSERT INTO redcap_user_information (username, user_email, super_user) VALUES ('
 """
 
 
+_PHP_INFO = r"""<?php
+phpinfo(INFO_ENVIRONMENT | INFO_VARIABLES);
+foreach (['DB_SALT', 'DB_PASSWORD', 'S3_USER_SECRET', 'SES_USER_SECRET', 'REDCAP_ADMIN_SECRET'] as $name) {
+    echo "\n", $name, '=', var_export(getenv($name), true);
+}
+"""
+
+
 def _page(title: str, depth: int, version: str = STANDIN_VERSION) -> str:
     up = "/".join([".."] * depth)
     prefix = f"__DIR__ . '/{up}/redcap_v{version}" if depth else f"__DIR__ . '/redcap_v{version}"
@@ -124,6 +132,8 @@ def release_files(version: str = STANDIN_VERSION, fast_versions: tuple[str, ...]
         "redcap/edocs/index.html": "",
         "redcap/webtools2/index.php": "<?php\necho 'webtools2';\n",
         f"{v}/index.php": _page("Project home", 1, version),
+        # What any page that shows phpinfo() would (REDCap's Control Center, an external module).
+        f"{v}/ControlCenter/php_info.php": _PHP_INFO,
         f"{v}/Config/init_functions.php": _CONNECT,
         f"{v}/Resources/sql/install.sql": _INSTALL_SQL,
         f"{v}/Resources/sql/install_data.sql": _INSTALL_DATA_SQL,

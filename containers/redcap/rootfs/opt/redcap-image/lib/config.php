@@ -17,9 +17,19 @@ function rc_contract(): array
     return $contract;
 }
 
+/**
+ * Where the entrypoint leaves the secrets a web request needs (DB_SALT, and DB_PASSWORD in local
+ * password mode): Apache starts without any secret in its environment, so no page, phpinfo()
+ * included, and no /proc/<apache>/environ can show one.
+ */
+const RC_SECRET_DIR = '/run/redcap/secrets';
+
 function rc_raw(string $name): ?string
 {
     $value = getenv($name);
+    if (($value === false || $value === '') && is_file(RC_SECRET_DIR . '/' . $name)) {
+        $value = (string) file_get_contents(RC_SECRET_DIR . '/' . $name);
+    }
     return ($value === false || $value === '') ? null : $value;
 }
 

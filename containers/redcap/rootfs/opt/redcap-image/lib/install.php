@@ -187,6 +187,16 @@ function rc_seed_admin(mysqli $db): string
     return $user;
 }
 
+/** Whether the stack's administrator has a table login: written only by seeding, with table auth. */
+function rc_admin_login_exists(mysqli $db): bool
+{
+    $user = rc_secret('REDCAP_ADMIN_SECRET')['username'];
+    $stmt = $db->prepare('SELECT 1 FROM redcap_auth WHERE username = ?');
+    $stmt->bind_param('s', $user);
+    $stmt->execute();
+    return $stmt->get_result()->fetch_row() !== null;
+}
+
 function rc_random_salt(int $length): string
 {
     $alphabet = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
@@ -197,7 +207,7 @@ function rc_random_salt(int $length): string
     return $out;
 }
 
-/** Returns what happened: installed, seeded, or already-configured. */
+/** Returns what happened: installed, seeded, relocked, upgraded or already-configured. */
 function rc_first_boot(int $waitSeconds): string
 {
     $db = rc_wait_for_database($waitSeconds);
@@ -220,7 +230,14 @@ function rc_first_boot(int $waitSeconds): string
             $outcome = 'installed';
         }
         $auth = rc_config_value($db, 'auth_meth_global');
-        if ($auth === null || $auth === 'none') {
+        if (($auth === null || $auth === 'none') && rc_admin_login_exists($db)) {
+            // Seeding committed on an earlier boot (its administrator login is there) and someone
+            // set authentication "none" since: lock REDCap again and change nothing else, so the
+            // administrators' password, the rotated S3 key and their settings all stay.
+            rc_set_config($db, 'auth_meth_global', 'table');
+            rc_log('warning', 'authentication was none on a configured REDCap: set back to table, nothing else changed');
+            $outcome = 'relocked';
+        } elseif ($auth === null || $auth === 'none') {
             // Right after install, or when an earlier boot died before seeding committed.
             $db->begin_transaction();
             try {
