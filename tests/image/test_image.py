@@ -540,3 +540,35 @@ def test_upgrade_runs_unattended_only_where_redcap_offers_it(make_container, mar
     assert old.health() == {"status": "ok", "ready": False}
     assert old.get("/")[0] == 503
     assert config(mariadb, database)["redcap_version"] == "15.6.0"
+
+
+# REDCap's database.php, as a request includes it: the read-replica variables it leaves behind.
+REPLICA_SETTINGS = (
+    'require "/var/www/redcap/database.php"; echo json_encode(['
+    '"host" => $read_replica_hostname ?? null, "db" => $read_replica_db ?? null,'
+    ' "user" => $read_replica_username ?? null, "password_set" => !empty($read_replica_password),'
+    ' "ca" => $read_replica_db_ssl_ca ?? null, "verify" => $read_replica_db_ssl_verify_server_cert ?? null]);'
+)
+
+
+def test_read_replica_follows_db_read_hostname(make_container, mariadb, database):
+    # The reader endpoint is the same MariaDB here: what matters is what REDCap is told.
+    with_reader = make_container(env={"DB_READ_HOSTNAME": "localhost"})
+    wait_ready(with_reader)
+    assert config(mariadb, database)["read_replica_enable"] == "1"
+    settings = json.loads(with_reader.exec("php", "-r", REPLICA_SETTINGS))
+    assert settings == {
+        "host": f"localhost:{with_reader.env['DB_PORT']}",
+        "db": database.name,
+        "user": database.user,
+        "password_set": True,
+        "ca": settings["ca"],
+        "verify": True,
+    }
+    assert settings["ca"].endswith(".pem")
+    with_reader.remove()
+    # Readers removed (DbReaderCount back to 0): the next boot turns REDCap's replica use off.
+    without = make_container()
+    wait_ready(without)
+    assert config(mariadb, database)["read_replica_enable"] == "0"
+    assert json.loads(without.exec("php", "-r", REPLICA_SETTINGS))["host"] is None
