@@ -124,13 +124,19 @@ def make_container(
     base_env = contract_env(database, mariadb, smtp)
 
     def make(
-        env: dict[str, str] | None = None, drop: tuple[str, ...] = (), start: bool = True, image: str | None = None
+        env: dict[str, str] | None = None,
+        drop: tuple[str, ...] = (),
+        start: bool = True,
+        image: str | None = None,
+        volumes: tuple[str, ...] = (),
     ) -> RedcapContainer:
         full = {**base_env, "LISTEN_PORT": str(free_port()), **(env or {})}
         for name in drop:
             full.pop(name, None)
         # The SMTP stand-in's certificate chains to the local CA: the image trusts it for mail here.
         extra = ["-v", f"{built_image.pki.ca}:/etc/ssl/certs/ca-certificates.crt:ro"]
+        for volume in volumes:
+            extra += ["-v", volume]
         container = RedcapContainer(image or built_image.ref, full, built_image.workdir, extra_args=extra)
         started.append(container)
         return container.start() if start else container

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from testkit.image_harness import MariaDB, RedcapContainer, podman, podman_env
+from testkit.image_harness import MariaDB, Pki, RedcapContainer, podman, podman_env
 from testkit.redcap_release import STANDIN_VERSION
 
 from .conftest import ADMIN_PASSWORD, BuiltImage, Database, Smtp
@@ -257,6 +257,20 @@ def test_unreachable_database_retries_with_backoff_then_exits_with_the_cause(mak
     assert sum(waits) <= 6
     assert "database unreachable after" in logs
     assert "MySQL error 2002" in logs
+
+
+def test_a_database_certificate_outside_the_rds_bundle_is_refused(make_container, tmp_path):
+    # The image's RDS CA bundle replaced by another CA: the same MariaDB, now untrusted.
+    other = Pki.create(tmp_path / "other-ca")
+    c = make_container(
+        env={"REDCAP_DB_WAIT_SECONDS": "3"}, volumes=(f"{other.ca}:/etc/ssl/certs/rds-ca-bundle.pem:ro",)
+    )
+    assert c.wait_exit(timeout=60) == 69
+    logs = c.logs()
+    assert "database unreachable after" in logs
+    # The server answered; TLS verification refused it (OpenSSL's reason reaches the log).
+    assert "Cannot connect to MySQL using SSL" in logs
+    assert "certificate verify failed" in logs
 
 
 def test_iam_mode_fetches_credentials_from_the_endpoint_and_sends_a_token(make_container, credentials):
