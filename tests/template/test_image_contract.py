@@ -179,3 +179,13 @@ def test_database_side_of_redcaps_configuration_check() -> None:
     params = Rendered().props("DbClusterParameterGroup")["Parameters"]
     assert params["sql_generate_invisible_primary_key"] == "0"
     assert int(Rendered().params["DbMaxAllowedPacket"]) >= 128 * 1024 * 1024
+
+
+def test_the_image_docs_list_exactly_the_contract() -> None:
+    """docs/image.md's "What the container receives" tables name every contract entry, and only those."""
+    contract = CONTRACT
+    docs = (ROOT / "docs" / "image.md").read_text(encoding="utf-8")
+    section = docs.split("## What the container receives")[1].split("\n## ")[0]
+    first_cells = [line.split("|")[1] for line in section.splitlines() if line.startswith("| `")]
+    named = {name for cell in first_cells for name in re.findall(r"`([A-Z][A-Z0-9_]+)`", cell)}
+    assert named == set(contract["variables"]) | set(contract["secrets"])
