@@ -167,3 +167,19 @@ def test_conditional_deletion_policies_have_the_transform_they_need() -> None:
     # which must run before the SAM transform.
     transform = load()["Transform"]
     assert transform == ["AWS::LanguageExtensions", "AWS::Serverless-2016-10-31"]
+
+
+@pytest.mark.parametrize("compute", ["AppRunner", "EcsExpress"])
+def test_dev_stacks_empty_their_buckets_on_delete_and_prod_stacks_never_do(compute: str) -> None:
+    """Custom::DevStackCleanup (empties buckets, removes the rotation's keys) exists in dev only."""
+    cleanup = {"DevStackCleanup", "DevStackCleanupFunction", "DevStackCleanupFunctionRole", "DevStackCleanupLogGroup"}
+    dev = Rendered(Environment="dev", ComputeType=compute)
+    prod = Rendered(Environment="prod", ComputeType=compute)
+    assert cleanup <= set(dev.resources)
+    assert not cleanup & set(prod.resources)
+    props = dev.props("DevStackCleanup")
+    assert props["Buckets"] == [{"Ref": "FileBucket"}, {"Ref": "LogBucket"}]
+    assert props["Users"] == [{"Ref": "S3User"}, {"Ref": "SesUser"}]
+    # What prod keeps when its stack is deleted, dev lets go.
+    assert prod.resource("FileBucket")["DeletionPolicy"] == "Retain"
+    assert dev.resource("FileBucket").get("DeletionPolicy", "Delete") == "Delete"
