@@ -304,3 +304,21 @@ def test_a_failing_build_script_fails_its_buildspec_line(zip_mode: Rendered, tmp
     done = subprocess.run(["bash", "-c", line], capture_output=True, text=True, check=False)  # noqa: S603, S607
     assert done.returncode == status
     assert (tmp_path / "build.out").read_text() == "VERSION=15.5.1\n"
+
+
+def test_on_ecs_express_the_digest_pinned_image_and_the_pull_follow_the_execution_role() -> None:
+    express = Rendered(RedcapSourceZip=ZIP, ComputeType="EcsExpress", ImageUri="")
+    assert express.props("ExpressService")["PrimaryContainer"]["Image"] == {"Fn::GetAtt": ["RedcapImage", "ImageUri"]}
+    policy = express.props("RedcapImageRepository")["RepositoryPolicyText"]["Statement"]
+    by_sid = {s["Sid"]: s for s in policy}
+    execution = {"Fn::GetAtt": ["ExpressExecutionRole", "Arn"]}
+    assert by_sid["AppRunnerPulls"]["Principal"] == {"AWS": execution}
+    assert by_sid["OnlyTheStackPullsAndPushes"]["Condition"]["ArnNotEquals"]["aws:PrincipalArn"] == [
+        execution,
+        {"Fn::GetAtt": ["RedcapImageBuildRole", "Arn"]},
+    ]
+    assert "AppRunnerEcrAccessRole" not in express.resources
+    role = express.props("ExpressExecutionRole")
+    statements = [st for p in role["Policies"] for st in p["PolicyDocument"]["Statement"]]
+    (pull,) = [st for st in statements if "ecr:BatchGetImage" in st["Action"]]
+    assert "repository/redcap-${StackUuid}" in json.dumps(pull["Resource"])
