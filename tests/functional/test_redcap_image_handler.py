@@ -311,3 +311,56 @@ def test_delete_leaves_the_images_and_is_idempotent(world: World) -> None:
         assert answer["PhysicalResourceId"] == first["PhysicalResourceId"]
     assert world.image_digest(first["Data"]["ImageTag"]) == first["Data"]["ImageUri"].split("@")[1]
     assert world.rules() == []
+
+
+def _snapshot_statuses(world: World, monkeypatch: pytest.MonkeyPatch, statuses: list[str]) -> None:
+    """RDS reports these statuses for the snapshot, one per describe, before the real one (moto's is instant)."""
+    rds = world.app.aws.rds
+    real = rds.describe_db_cluster_snapshots
+
+    def describe(**kwargs: Any) -> dict[str, Any]:
+        answer = real(**kwargs)
+        if statuses and answer["DBClusterSnapshots"]:
+            status = statuses.pop(0)
+            answer["DBClusterSnapshots"] = [{**s, "Status": status} for s in answer["DBClusterSnapshots"]]
+        return answer
+
+    real_create = rds.create_db_cluster_snapshot
+
+    def create(**kwargs: Any) -> dict[str, Any]:
+        # AWS answers CreateDBClusterSnapshot with "creating"; moto with "available".
+        answer = real_create(**kwargs)
+        answer["DBClusterSnapshot"] = {**answer["DBClusterSnapshot"], "Status": "creating"}
+        return answer
+
+    monkeypatch.setattr(rds, "describe_db_cluster_snapshots", describe)
+    monkeypatch.setattr(rds, "create_db_cluster_snapshot", create)
+
+
+def test_the_rollout_waits_while_the_snapshot_is_being_created(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    first = created(world)
+    # How many polls an upgrade takes when the snapshot is available at once (moto).
+    probe = world.event("Update", RedcapSourceZip=world.upload_release("15.5.9", key="probe/redcap15.5.9.zip"))
+    probe["PhysicalResourceId"] = first["PhysicalResourceId"]
+    assert world.send(probe) is None
+    _, base_polls = world.until_answer()
+    update = world.event("Update", RedcapSourceZip=world.upload_release("15.6.0"))
+    update["PhysicalResourceId"] = first["PhysicalResourceId"]
+    assert world.send(update) is None
+    _snapshot_statuses(world, monkeypatch, ["creating", "creating", "creating"])
+    answer, polls = world.until_answer()
+    assert answer["Status"] == "SUCCESS", answer
+    assert answer["Data"]["Snapshot"].startswith(f"{CLUSTER}-redcap-15-5-1-to-15-6-0-")
+    # One poll at "creating" after the create, one per further "creating", then "available".
+    assert polls == base_polls + 4
+
+
+def test_a_failed_snapshot_fails_the_upgrade_before_the_rollout(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    first = created(world)
+    update = world.event("Update", RedcapSourceZip=world.upload_release("15.6.0"))
+    update["PhysicalResourceId"] = first["PhysicalResourceId"]
+    assert world.send(update) is None
+    _snapshot_statuses(world, monkeypatch, ["creating", "failed", "failed", "failed", "failed"])
+    answer, _ = world.until_answer()
+    assert answer["Status"] == "FAILED"
+    assert "before the upgrade is failed" in answer["Reason"]
