@@ -47,6 +47,8 @@ EXPRESS_ONLY = {
     "ExpressDeploymentEventsRule",
     "ExpressRollbackEventsRule",
     "Express5xxRateAlarm",
+    "ExpressLogGroups",
+    "ServiceLogGroupsExpressPolicy",
     # With the default CanaryRollbackRule=RedcapRule.
     "ExpressCanaryAlarmFunction",
     "ExpressCanaryAlarmLogGroup",
@@ -190,7 +192,7 @@ def test_express_service_is_sized_scaled_and_probed_like_app_runner() -> None:
     assert log["LogGroup"] == {"Ref": "ExpressLogGroup"}
     assert rendered.props("ExpressLogGroup")["KmsKeyId"] == {"Fn::GetAtt": ["KmsKey", "Arn"]}
     # REDCap's first start must find a key in S3_USER_SECRET, as on App Runner.
-    assert rendered.resource("ExpressService")["DependsOn"] == "S3UserSecretRotationSchedule"
+    assert rendered.resource("ExpressService")["DependsOn"] == ["S3UserSecretRotationSchedule", "ExpressLogGroups"]
 
 
 def _map_key(expression: dict[str, Any], value: str) -> str:

@@ -329,3 +329,13 @@ def test_every_log_group_aws_services_create_is_claimed_with_the_key_and_retenti
     # claimed before the first instance can export anything
     assert rendered.resource("DbWriter")["DependsOn"] == "DatabaseLogGroups"
     assert "ServiceLogGroupsAppRunnerPolicy" in rendered.resource("AppRunnerLogGroups")["DependsOn"]
+    # ECS Express: Container Insights' performance group, claimed before the service starts.
+    express = Rendered(ComputeType="EcsExpress")
+    claim = express.props("ExpressLogGroups")
+    assert claim["LogGroupNames"] == [{"Fn::Sub": "/aws/ecs/containerinsights/${EcsExpressCluster}/performance"}]
+    assert claim["KmsKeyArn"] == {"Fn::GetAtt": ["KmsKey", "Arn"]}
+    assert claim["RetentionInDays"] == express.params["LogRetentionDays"]
+    assert "ExpressLogGroups" in express.resource("ExpressService")["DependsOn"]
+    (grant,) = express.props("ServiceLogGroupsExpressPolicy")["PolicyDocument"]["Statement"]
+    assert grant["Resource"]["Fn::Sub"].endswith(":log-group:/aws/ecs/containerinsights/${EcsExpressCluster}/*")
+    assert "ExpressLogGroups" not in rendered.resources
