@@ -206,6 +206,8 @@ def test_build_project_logs_encrypted_with_retention_and_times_out_like_the_reso
     assert int(resource["BuildTimeoutMinutes"]) == project["TimeoutInMinutes"]
     # The custom resource's own guard (timeout + 15 min) fits CloudFormation's longest wait.
     assert (project["TimeoutInMinutes"] + project["QueuedTimeoutInMinutes"]) * 60 < resource["ServiceTimeout"] <= 3600
+    # ... with 20 minutes left for the cluster snapshot taken before an upgrade rolls out.
+    assert (project["TimeoutInMinutes"] + project["QueuedTimeoutInMinutes"] + 20) * 60 <= resource["ServiceTimeout"]
 
 
 def test_build_runs_for_app_runners_cpu_architecture(zip_mode: Rendered) -> None:
