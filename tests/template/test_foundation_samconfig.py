@@ -36,15 +36,28 @@ def _problem(spec: dict[str, Any], value: str) -> str | None:
     return None
 
 
-@pytest.mark.parametrize("env", ["dev", "prod"])
+ENVS = ["dev", "prod", "dev-express", "prod-express"]
+
+
+@pytest.mark.parametrize("env", ENVS)
 def test_overrides_name_real_parameters_and_the_right_environment(env: str) -> None:
     overrides = _overrides(env)
     params = load()["Parameters"]
     assert set(overrides) <= set(params)
-    assert overrides["Environment"] == env
+    assert overrides["Environment"] == env.removesuffix("-express")
+    assert overrides["ComputeType"] == ("EcsExpress" if env.endswith("-express") else "AppRunner")
 
 
 @pytest.mark.parametrize("env", ["dev", "prod"])
+def test_the_express_environments_differ_only_in_the_compute(env: str) -> None:
+    app_runner, express = _overrides(env), _overrides(f"{env}-express")
+    compute_only = {"ComputeType", "MaxConcurrency", "CanaryRollbackRule", "CanaryClientErrorPercent"}
+    assert {k: v for k, v in app_runner.items() if k not in compute_only} == {
+        k: v for k, v in express.items() if k not in compute_only
+    }
+
+
+@pytest.mark.parametrize("env", ENVS)
 def test_real_values_are_valid_and_placeholders_are_refused(env: str) -> None:
     params = load()["Parameters"]
     for name, value in _overrides(env).items():
@@ -56,8 +69,9 @@ def test_real_values_are_valid_and_placeholders_are_refused(env: str) -> None:
             assert problem is None, (name, value, problem)
 
 
-def test_prod_configuration_is_production_grade() -> None:
-    prod = _overrides("prod")
+@pytest.mark.parametrize("env", ["prod", "prod-express"])
+def test_prod_configuration_is_production_grade(env: str) -> None:
+    prod = _overrides(env)
     assert int(prod["DbReaderCount"]) >= 1
     assert int(prod["MinSize"]) >= 2
 
