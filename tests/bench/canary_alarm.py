@@ -21,6 +21,7 @@ Usage: PYTHONPATH=layers/shared:tests python -m bench.canary_alarm [--write]
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -88,39 +89,69 @@ def poisson(mean: float) -> Iterator[tuple[int, float]]:
             break
 
 
+@functools.cache
+def _binomial_pmf(trials: int, prob: float) -> tuple[float, ...]:
+    """Every P(k) of Binomial(trials, prob), 0 < prob < 1; cached because each (n, 4xx count) reuses them."""
+    log_p, log_q = math.log(prob), math.log1p(-prob)
+    log_all = math.lgamma(trials + 1)
+    # Log space: at a few hundred trials the plain product underflows in the tails.
+    return tuple(
+        math.exp(log_all - math.lgamma(k + 1) - math.lgamma(trials - k + 1) + k * log_p + (trials - k) * log_q)
+        for k in range(trials + 1)
+    )
+
+
+@functools.cache
+def _upper_tails(trials: int, prob: float) -> tuple[float, ...]:
+    """P(X >= k) of Binomial(trials, prob) for k = 0 .. trials + 1."""
+    if prob <= 0:
+        return (1.0,) + (0.0,) * (trials + 1)
+    if prob >= 1:
+        return (1.0,) * (trials + 1) + (0.0,)
+    # Summed from the top so a tiny upper tail is not the difference of two numbers near 1.
+    tails = [0.0] * (trials + 2)
+    for k, p in zip(range(trials, -1, -1), reversed(_binomial_pmf(trials, prob)), strict=True):
+        tails[k] = tails[k + 1] + p
+    return tuple(tails)
+
+
 def binomial(trials: int, prob: float) -> list[tuple[int, float]]:
     """(k, P(k)) of Binomial(trials, prob) where P(k) is not negligible."""
     if prob <= 0:
         return [(0, 1.0)]
     if prob >= 1:
         return [(trials, 1.0)]
-    log_p, log_q = math.log(prob), math.log1p(-prob)
-    out = []
-    for k in range(trials + 1):
-        log_pmf = math.lgamma(trials + 1) - math.lgamma(k + 1) - math.lgamma(trials - k + 1) + k * log_p
-        log_pmf += (trials - k) * log_q
-        if log_pmf > math.log(TAIL) - 10:
-            out.append((k, math.exp(log_pmf)))
-    return out
+    floor = TAIL * math.exp(-10)
+    return [(k, p) for k, p in enumerate(_binomial_pmf(trials, prob)) if p > floor]
+
+
+def _fewest_breaching_server_errors(rule: Rule, n: int, client: int) -> int:
+    """The smallest 5xx count with which (n, client, 5xx) breaches; n - client + 1 if none does."""
+    # Both rule forms only breach more with more 5xx, so the breaching counts are an upper range and
+    # one binomial tail prices them. The threshold is about server_pct % of n: a short walk.
+    server = 0
+    while server <= n - client and not rule.breaches(n, client, server):
+        server += 1
+    return server
 
 
 def breach_given(rule: Rule, n: int, p4: float, p5: float) -> float:
     """P(a datapoint breaches | the canary served n requests in it)."""
     if n == 0:
         return 1.0 if rule.breaches(0, 0, 0) else 0.0
+    # Given the 4xx count, each other request is a 5xx with probability p5 / (1 - p4).
+    p_server = min(1.0, p5 / (1 - p4)) if p4 < 1 else 0.0
     total = 0.0
-    rest = 1 - p4
     for client, p_client in binomial(n, p4):
-        # Given the 4xx count, each other request is a 5xx with probability p5 / (1 - p4).
-        p_server = p5 / rest if rest > 0 else 0.0
-        for server, p_srv in binomial(n - client, min(1.0, p_server)):
-            if rule.breaches(n, client, server):
-                total += p_client * p_srv
+        rest = n - client
+        total += p_client * _upper_tails(rest, p_server)[_fewest_breaching_server_errors(rule, n, client)]
     return total
 
 
 def breach_probability(rule: Rule, mean_requests: float, p4: float, p5: float) -> float:
     """P(one minute of the canary breaches) with Poisson(mean_requests) requests in it."""
+    if not (0 <= p4 <= 1 and 0 <= p5 <= 1 and p4 + p5 <= 1 + 1e-12):
+        raise ValueError(f"not a distribution of responses: p4={p4}, p5={p5}")
     return sum(p * breach_given(rule, n, p4, p5) for n, p in poisson(mean_requests))
 
 
@@ -137,8 +168,7 @@ def fmt(probability: float) -> str:
     percent = 100 * probability
     if percent < 0.001:
         return "<0.001 %"
-    if percent >= 99.95:
-        return "100 %" if percent >= 99.9995 else f"{percent:.3g} %"
+    # Three significant figures, so "100 %" means at least 99.95 %, not certainty.
     return f"{percent:.3g} %"
 
 

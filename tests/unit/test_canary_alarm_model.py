@@ -61,6 +61,13 @@ def test_breach_given_n_is_the_binomial_sum() -> None:
     assert breach_given(Rule(server_pct=1, client_pct=50, min_client=1), 1, 0.5, 0.5) == pytest.approx(1.0)
 
 
+def test_shares_that_are_not_a_distribution_are_refused() -> None:
+    with pytest.raises(ValueError, match="not a distribution"):
+        breach_probability(REDCAP_RULE, 10.0, 0.7, 0.4)
+    with pytest.raises(ValueError, match="not a distribution"):
+        breach_probability(REDCAP_RULE, 10.0, -0.1, 0.0)
+
+
 def test_more_normal_4xx_never_means_fewer_false_rollbacks() -> None:
     for rule in (EXPRESS_RULE, REDCAP_RULE):
         values = [rollback(rule, 200, p4, 0.0) for p4 in (0.01, 0.05, 0.1, 0.2)]
