@@ -159,8 +159,12 @@ def _scope(dimensions: Sequence[Mapping[str, Any]]) -> Scope:
     return tuple(sorted((str(d["Name"]), str(d["Value"])) for d in dimensions))
 
 
-def scopes(alarm: Mapping[str, Any]) -> list[Scope]:
-    """The load-balancer scopes (target groups, else load balancers) an alarm's metrics watch."""
+def load_balancer_scopes(alarm: Mapping[str, Any]) -> list[Scope]:
+    """The load-balancer scopes an alarm's metrics watch: its target groups, else its load balancers.
+
+    A load balancer's totals count only when no target group is named: Express shares one load
+    balancer between the services of a VPC, so its totals are not this site's alone.
+    """
     found: list[Scope] = []
     if alarm.get("Namespace") == NAMESPACE:
         found.append(_scope(alarm.get("Dimensions", [])))
@@ -170,7 +174,12 @@ def scopes(alarm: Mapping[str, Any]) -> list[Scope]:
             found.append(_scope(metric.get("Dimensions", [])))
     unique = sorted(set(found))
     with_group = [s for s in unique if any(name == "TargetGroup" for name, _ in s)]
-    chosen = with_group or [s for s in unique if any(name == "LoadBalancer" for name, _ in s)]
+    return with_group or [s for s in unique if any(name == "LoadBalancer" for name, _ in s)]
+
+
+def scopes(alarm: Mapping[str, Any]) -> list[Scope]:
+    """``load_balancer_scopes``, refused when there are none or more than an alarm's math holds."""
+    chosen = load_balancer_scopes(alarm)
     if not chosen:
         raise ControlPlaneError(
             f"alarm {alarm.get('AlarmName')}: watches no Application Load Balancer metric, so REDCap's rule "
