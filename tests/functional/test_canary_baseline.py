@@ -390,16 +390,7 @@ def test_a_missing_stack_or_alarm_is_an_error_not_a_traceback(
 def test_an_alarm_that_watches_no_target_group_is_refused(
     live: ExpressService, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    live.cloudwatch.put_metric_alarm(
-        AlarmName="cpu",
-        Namespace="AWS/ECS",
-        MetricName="CPUUtilization",
-        Statistic="Average",
-        Period=60,
-        EvaluationPeriods=1,
-        Threshold=90,
-        ComparisonOperator="GreaterThanThreshold",
-    )
+    live.put_cpu_alarm("cpu")
     assert canary_baseline.main(["--stack", "redcap", "--region", live.region, "--alarm-name", "cpu"]) == 2
     assert "watch no AWS/ApplicationELB metric" in capsys.readouterr().err
 

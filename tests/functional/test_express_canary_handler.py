@@ -245,16 +245,7 @@ def test_what_cannot_be_set_fails_with_a_reason(
     if breakage == "missing-alarm":
         express.cloudwatch.delete_alarms(AlarmNames=[express.alarm_name])
     elif breakage == "not-elb":
-        express.cloudwatch.put_metric_alarm(
-            AlarmName=express.alarm_name,
-            Namespace="AWS/ECS",
-            MetricName="CPUUtilization",
-            Statistic="Average",
-            Period=60,
-            EvaluationPeriods=3,
-            Threshold=90.0,
-            ComparisonOperator="GreaterThanThreshold",
-        )
+        express.put_cpu_alarm(express.alarm_name)
     else:
         express.ecs.delete_service(cluster=express.cluster, service=express.service_arn, force=True)
     answer = _invoke(app, _event("create.json", express, cfn_responses), cfn_responses)

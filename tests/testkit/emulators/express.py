@@ -145,6 +145,19 @@ class ExpressService:
             ],
         )
 
+    def put_cpu_alarm(self, name: str) -> None:
+        """An alarm on a metric that is not the load balancer's (what the canary rule cannot use)."""
+        self.cloudwatch.put_metric_alarm(
+            AlarmName=name,
+            Namespace="AWS/ECS",
+            MetricName="CPUUtilization",
+            Statistic="Average",
+            Period=60,
+            EvaluationPeriods=3,
+            Threshold=90.0,
+            ComparisonOperator="GreaterThanThreshold",
+        )
+
     def alarm(self) -> dict[str, Any]:
         alarms: list[dict[str, Any]] = self.cloudwatch.describe_alarms(AlarmNames=[self.alarm_name])["MetricAlarms"]
         return alarms[0]
