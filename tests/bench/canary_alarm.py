@@ -24,8 +24,9 @@ import argparse
 import functools
 import math
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
+
+from redcap_ctl.express_canary import EXPRESS_DEFAULT, Rule
 
 RESULTS = Path(__file__).with_name("canary-results.md")
 CANARY_SHARE = 0.05
@@ -36,28 +37,19 @@ BASELINE_4XX = (0.005, 0.01, 0.02, 0.05, 0.10)
 SENSITIVITY_RATES = (50, 200, 5000)
 
 
-@dataclass(frozen=True)
-class Rule:
-    """When one canary datapoint breaches; ``client_pct`` None = 4xx and 5xx together (Express)."""
-
-    server_pct: float
-    client_pct: float | None = None
-    min_client: int = 0
-
-    def breaches(self, n: int, client: int, server: int) -> bool:
-        # The alarm's own integer form (no division): see redcap_ctl.express_canary.condition.
-        if self.client_pct is None:
-            return 100 * (server + client) > self.server_pct * n
-        return 100 * server > self.server_pct * n or (client >= self.min_client and 100 * client > self.client_pct * n)
-
-    def label(self) -> str:
-        if self.client_pct is None:
-            return f"4xx+5xx > {self.server_pct:g} %"
-        return f"5xx > {self.server_pct:g} %, or at least {self.min_client} 4xx > {self.client_pct:g} %"
+# The rules as the stack writes them into the alarm (one statement of each: redcap_ctl.express_canary).
+EXPRESS_RULE = EXPRESS_DEFAULT
+REDCAP_RULE = Rule(server_error_percent=1, client_error_percent=20, min_client_errors=5)
 
 
-EXPRESS_RULE = Rule(server_pct=1)
-REDCAP_RULE = Rule(server_pct=1, client_pct=20, min_client=5)
+def short_form(rule: Rule) -> str:
+    """The short form the tables print."""
+    if rule.combined:
+        return f"4xx+5xx > {rule.server_error_percent:g} %"
+    return (
+        f"5xx > {rule.server_error_percent:g} %, or at least {rule.min_client_errors} 4xx "
+        f"> {rule.client_error_percent:g} %"
+    )
 
 
 def poisson(mean: float) -> Iterator[tuple[int, float]]:
@@ -128,7 +120,7 @@ def binomial(trials: int, prob: float) -> list[tuple[int, float]]:
 def _fewest_breaching_server_errors(rule: Rule, n: int, client: int) -> int:
     """The smallest 5xx count with which (n, client, 5xx) breaches; n - client + 1 if none does."""
     # Both rule forms only breach more with more 5xx, so the breaching counts are an upper range and
-    # one binomial tail prices them. The threshold is about server_pct % of n: a short walk.
+    # one binomial tail prices them. The threshold is about server_error_percent % of n: a short walk.
     server = 0
     while server <= n - client and not rule.breaches(n, client, server):
         server += 1
@@ -185,7 +177,7 @@ def report() -> str:
         "Computed by `make bench-canary` (`tests/bench/canary_alarm.py`), not measured on traffic: the",
         "canary gets 5 % of the site's requests (Poisson per minute), each request is a 4xx or 5xx",
         "independently, and a deployment rolls back when 2 of 3 one-minute datapoints breach.",
-        f"Express's rule: {EXPRESS_RULE.label()}. REDCap's (the template's defaults): {REDCAP_RULE.label()}.",
+        f"Express's rule: {short_form(EXPRESS_RULE)}. REDCap's (the template's defaults): {short_form(REDCAP_RULE)}.",
         "",
         "## Healthy release: how often it rolls back anyway (no 5xx; the site's normal 4xx share)",
         "",
@@ -219,7 +211,7 @@ def report() -> str:
     rows = []
     for client_pct in (10, 15, 20, 30):
         for min_client in (3, 5, 10):
-            rule = Rule(server_pct=1, client_pct=client_pct, min_client=min_client)
+            rule = Rule(server_error_percent=1, client_error_percent=client_pct, min_client_errors=min_client)
             false = [fmt(rollback(rule, r, 0.10, 0.0)) for r in SENSITIVITY_RATES]
             caught = [fmt(rollback(rule, r, 0.5, 0.0)) for r in SENSITIVITY_RATES]
             rows.append([f"{client_pct} %", str(min_client), *false, *caught])

@@ -36,8 +36,8 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from bench.canary_alarm import EXPRESS_RULE, Rule
-from redcap_ctl.express_canary import NAMESPACE, Scope, load_balancer_scopes
+from bench.canary_alarm import EXPRESS_RULE, short_form
+from redcap_ctl.express_canary import NAMESPACE, Rule, Scope, load_balancer_scopes
 
 OUTPUT = "ExpressCanaryAlarms"
 MAX_DAYS = 15  # CloudWatch keeps one-minute datapoints for 15 days
@@ -213,9 +213,9 @@ def render(stack: str, days: int, scopes: Sequence[Scope], summary: Summary, rul
     else:
         lines.append(f"- 4xx share per minute: no minute had {MIN_REQUESTS} requests or more")
     lines += [
-        f"- minutes that would have breached under Express's default rule ({EXPRESS_RULE.label()}): "
+        f"- minutes that would have breached under Express's default rule ({short_form(EXPRESS_RULE)}): "
         f"{summary.express_breaches}",
-        f"- minutes that would have breached under REDCap's rule ({rule.label()}): {summary.redcap_breaches}",
+        f"- minutes that would have breached under REDCap's rule ({short_form(rule)}): {summary.redcap_breaches}",
         "- (a deployment rolls back when 2 of its 3 one-minute datapoints breach)",
     ]
     if summary.server_share > SERVER_SHARE_FLAG:
@@ -305,7 +305,11 @@ def measure(cloudformation: Any, cloudwatch: Any, args: argparse.Namespace, now:
     end = now.astimezone(UTC).replace(second=0, microsecond=0)
     start = end - timedelta(days=args.days)
     minutes = [m for scope in scopes for m in fetch(cloudwatch, scope, start, end).values()]
-    rule = Rule(server_pct=args.server_percent, client_pct=args.client_percent, min_client=args.min_client)
+    rule = Rule(
+        server_error_percent=args.server_percent,
+        client_error_percent=args.client_percent,
+        min_client_errors=args.min_client,
+    )
     return render(args.stack, args.days, scopes, summarise(minutes, rule), rule)
 
 

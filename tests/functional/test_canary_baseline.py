@@ -12,7 +12,6 @@ import boto3
 import pytest
 from bench import canary_baseline
 from bench.canary_alarm import REDCAP_RULE
-from bench.canary_alarm import Rule as BenchRule
 from bench.canary_baseline import (
     MeasureError,
     Minute,
@@ -111,7 +110,10 @@ def test_a_minute_breaching_in_two_target_groups_is_one_breach() -> None:
 def test_the_rule_under_test_is_the_one_given() -> None:
     minutes = [Minute(at(0), 100, 15, 0)]
     assert summarise(minutes, REDCAP_RULE).redcap_breaches == 0
-    assert summarise(minutes, BenchRule(server_pct=1, client_pct=10, min_client=5)).redcap_breaches == 1
+    assert (
+        summarise(minutes, Rule(server_error_percent=1, client_error_percent=10, min_client_errors=5)).redcap_breaches
+        == 1
+    )
 
 
 # ----- recommendation

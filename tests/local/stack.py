@@ -9,10 +9,12 @@ create is an error naming it, never a silent default.
 
 from __future__ import annotations
 
+import copy
 import re
 from typing import Any
 
 from local.env import ACCOUNT_ID, REGION
+from testkit import load_event
 from testkit.template import Rendered
 
 STACK_NAME = "redcap-local"
@@ -43,6 +45,23 @@ class Stack:
 
     def has(self, logical_id: str) -> bool:
         return logical_id in self.rendered.resources
+
+    def cfn_event(self, function: str, file: str, logical_id: str) -> dict[str, Any]:
+        """``events/<function>/<file>`` carrying the template's properties of ``logical_id``, resolved.
+
+        The file's ``OldResourceProperties`` are fixture values, not this stack's: they are dropped.
+        The caller sets what differs per call (request type, physical id, response URL).
+        """
+        ev = copy.deepcopy(load_event(function, file))
+        ev["ResourceProperties"] = {
+            k: [self.value(i, f"{logical_id}.{k}") for i in v]
+            if isinstance(v, list)
+            else self.value(v, f"{logical_id}.{k}")
+            for k, v in self.props(logical_id).items()
+        }
+        ev["ServiceToken"] = ev["ResourceProperties"]["ServiceToken"]
+        ev.pop("OldResourceProperties", None)
+        return ev
 
     def props(self, logical_id: str) -> dict[str, Any]:
         if not self.has(logical_id):

@@ -189,3 +189,16 @@ def test_the_image_docs_list_exactly_the_contract() -> None:
     first_cells = [line.split("|")[1] for line in section.splitlines() if line.startswith("| `")]
     named = {name for cell in first_cells for name in re.findall(r"`([A-Z][A-Z0-9_]+)`", cell)}
     assert named == set(contract["variables"]) | set(contract["secrets"])
+
+
+def test_apache_starts_without_any_secret_of_the_contract() -> None:
+    """The entrypoint scrubs every contract secret (and the local DB_PASSWORD) from Apache's environment."""
+    entrypoint = (IMAGE_ROOT / "bin" / "entrypoint").read_text(encoding="utf-8")
+    scrubbed = re.search(r"^all_secrets=\(([^)]*)\)$", entrypoint, re.M)
+    per_request = re.search(r"^request_secrets=\(([^)]*)\)$", entrypoint, re.M)
+    assert scrubbed
+    assert per_request
+    assert set(scrubbed.group(1).split()) == set(CONTRACT["secrets"]) | {"DB_PASSWORD"}
+    # Only what REDCap's database.php needs per request is left as a file for the web user.
+    assert set(per_request.group(1).split()) == {"DB_SALT", "DB_PASSWORD"}
+    assert 'setsid env "${scrub[@]}" apache2' in entrypoint

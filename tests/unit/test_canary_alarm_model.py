@@ -10,7 +10,6 @@ from bench.canary_alarm import (
     EXPRESS_RULE,
     REDCAP_RULE,
     RESULTS,
-    Rule,
     breach_given,
     breach_probability,
     poisson,
@@ -18,6 +17,8 @@ from bench.canary_alarm import (
     rollback,
     rollback_probability,
 )
+
+from redcap_ctl.express_canary import Rule
 
 
 @pytest.mark.parametrize("mean", [0.5, 2.5, 12.5, 250.0])
@@ -58,7 +59,9 @@ def test_breach_given_n_is_the_binomial_sum() -> None:
     # n = 10, p5 = 0.1, REDCap: breaches iff at least one 5xx (10 % of 10 > 1 %).
     assert breach_given(REDCAP_RULE, 10, 0.0, 0.1) == pytest.approx(1 - 0.9**10)
     # 4xx and 5xx drawn together: n = 1 with p4 = p5 = 0.5 is one 4xx or one 5xx, each half the time.
-    assert breach_given(Rule(server_pct=1, client_pct=50, min_client=1), 1, 0.5, 0.5) == pytest.approx(1.0)
+    assert breach_given(
+        Rule(server_error_percent=1, client_error_percent=50, min_client_errors=1), 1, 0.5, 0.5
+    ) == pytest.approx(1.0)
 
 
 def test_shares_that_are_not_a_distribution_are_refused() -> None:

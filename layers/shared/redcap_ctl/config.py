@@ -8,6 +8,7 @@ compared exactly (``"true"``/``"false"``), never with ``in`` or truthiness.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -61,3 +62,11 @@ def require_str(props: Mapping[str, Any], field: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise InputError(field, "is required")
     return value.strip()
+
+
+def require_match(props: Mapping[str, Any], field: str, pattern: re.Pattern[str], problem: str) -> str:
+    """``require_str``, then the whole value must match ``pattern``; else ``problem`` names what it must be."""
+    value = require_str(props, field)
+    if not pattern.fullmatch(value):
+        raise InputError(field, problem)
+    return value

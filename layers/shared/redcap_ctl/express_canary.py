@@ -73,6 +73,14 @@ class Rule:
     # Express's documented rule: 4xx and 5xx together against server_error_percent.
     combined: bool = False
 
+    def breaches(self, requests: int, client: int, server: int) -> bool:
+        """One datapoint's counts against the rule, in the alarm's own integer form (``condition``)."""
+        if self.combined:
+            return 100 * (server + client) > self.server_error_percent * requests
+        return 100 * server > self.server_error_percent * requests or (
+            client >= self.min_client_errors and 100 * client > self.client_error_percent * requests
+        )
+
     def describe(self) -> str:
         if self.combined:
             return f"4xx + 5xx above {self.server_error_percent:g} % of requests"

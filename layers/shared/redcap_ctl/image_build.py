@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
-from redcap_ctl.config import require_str
+from redcap_ctl.config import require_match, require_str
 from redcap_ctl.errors import ControlPlaneError, InputError
 
 if TYPE_CHECKING:
@@ -98,18 +98,10 @@ def parse_props(props: Mapping[str, Any]) -> ImageProps:
     match = _S3_URL.fullmatch(zip_url)
     if not match or not zip_url.endswith(".zip"):
         raise InputError(SOURCE_PARAMETER, "must be s3://BUCKET/KEY.zip, the REDCap release zip you uploaded")
-    repo = require_str(props, "RepositoryUri")
-    if not _REPO_URI.fullmatch(repo):
-        raise InputError("RepositoryUri", "must be ACCOUNT.dkr.ecr.REGION.amazonaws.com/NAME")
-    project = require_str(props, "ProjectName")
-    if not _PROJECT.fullmatch(project):
-        raise InputError("ProjectName", "must be a CodeBuild project name")
-    layer = require_str(props, "ContextLayerArn")
-    if not _LAYER_ARN.fullmatch(layer):
-        raise InputError("ContextLayerArn", "must be a Lambda layer version ARN")
-    platform = require_str(props, "Platform")
-    if not _PLATFORM.fullmatch(platform):
-        raise InputError("Platform", "must be linux/amd64 or linux/arm64")
+    repo = require_match(props, "RepositoryUri", _REPO_URI, "must be ACCOUNT.dkr.ecr.REGION.amazonaws.com/NAME")
+    project = require_match(props, "ProjectName", _PROJECT, "must be a CodeBuild project name")
+    layer = require_match(props, "ContextLayerArn", _LAYER_ARN, "must be a Lambda layer version ARN")
+    platform = require_match(props, "Platform", _PLATFORM, "must be linux/amd64 or linux/arm64")
     try:
         timeout = int(str(props.get("BuildTimeoutMinutes", "")))
     except ValueError:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from local import platform
 from local.bench_case import BenchCase
 from local.runner import Run, StepFailed, cfn_success, exists, invoke
 from local.scenarios import DOMAIN, Local
-from testkit import load_event
 from testkit.cfn import ResponseCapture, capture_cfn_responses
 
 RESOURCE = "custom domain"
@@ -30,10 +28,7 @@ def provision(local: Local) -> None:
 
 def event(local: Local, request: str, capture: ResponseCapture | None) -> dict[str, Any]:
     """The events/ file's envelope with the properties the template gives the custom resource."""
-    ev = copy.deepcopy(load_event("custom_domain", f"{request.lower()}.json"))
-    props = local.stack.props(CUSTOM_RESOURCE_ID)
-    ev["ResourceProperties"] = {k: local.stack.value(v, f"{CUSTOM_RESOURCE_ID}.{k}") for k, v in props.items()}
-    ev["ServiceToken"] = ev["ResourceProperties"]["ServiceToken"]
+    ev = local.stack.cfn_event("custom_domain", f"{request.lower()}.json", CUSTOM_RESOURCE_ID)
     if capture is not None:
         ev["ResponseURL"] = capture.url(f"custom-domain-{request.lower()}")
     return ev
@@ -107,16 +102,8 @@ EXPRESS_RESOURCE_ID = "ExpressHostHeader"
 
 
 def express_event(local: Local, request: str, capture: ResponseCapture) -> dict[str, Any]:
-    ev = copy.deepcopy(load_event("express_domain", f"{request.lower()}.json"))
-    props = local.stack.props(EXPRESS_RESOURCE_ID)
-    where = EXPRESS_RESOURCE_ID
-    ev["ResourceProperties"] = {
-        k: [local.stack.value(i, f"{where}.{k}") for i in v] if isinstance(v, list) else local.stack.value(v, where)
-        for k, v in props.items()
-    }
-    ev["ServiceToken"] = ev["ResourceProperties"]["ServiceToken"]
+    ev = local.stack.cfn_event("express_domain", f"{request.lower()}.json", EXPRESS_RESOURCE_ID)
     ev["ResponseURL"] = capture.url(f"express-domain-{request.lower()}")
-    ev.pop("OldResourceProperties", None)
     return ev
 
 

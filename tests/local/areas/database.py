@@ -7,14 +7,12 @@ CloudFormation and being idempotent; the SQL itself is proven against MariaDB by
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from local import platform
 from local.bench_case import BenchCase
 from local.runner import Run, StepFailed, cfn_success, exists, invoke
 from local.scenarios import Local
-from testkit import load_event
 from testkit.cfn import ResponseCapture, capture_cfn_responses
 
 RESOURCE = "Database setup"
@@ -31,10 +29,7 @@ def provision(local: Local) -> None:
 
 
 def event(local: Local, logical_id: str, request: str, capture: ResponseCapture | None) -> dict[str, Any]:
-    ev = copy.deepcopy(load_event("database_setup", CASES[logical_id]))
-    props = local.stack.props(logical_id)
-    ev["ResourceProperties"] = {k: local.stack.value(v, f"{logical_id}.{k}") for k, v in props.items()}
-    ev["ServiceToken"] = ev["ResourceProperties"]["ServiceToken"]
+    ev = local.stack.cfn_event("database_setup", CASES[logical_id], logical_id)
     ev["RequestType"] = request
     if request != "Create":
         ev["PhysicalResourceId"] = "redcap/placeholder"

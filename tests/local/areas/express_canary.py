@@ -24,12 +24,8 @@ CUSTOM_RESOURCE_ID = "ExpressCanaryAlarm"
 
 def event(local: Local, request: str, capture: ResponseCapture) -> dict[str, Any]:
     """The events/ file's envelope with the properties the template gives the custom resource."""
-    ev = copy.deepcopy(load_event("express_canary", f"{request.lower()}.json"))
-    props = local.stack.props(CUSTOM_RESOURCE_ID)
-    ev["ResourceProperties"] = {k: local.stack.value(v, f"{CUSTOM_RESOURCE_ID}.{k}") for k, v in props.items()}
-    ev["ServiceToken"] = ev["ResourceProperties"]["ServiceToken"]
+    ev = local.stack.cfn_event("express_canary", f"{request.lower()}.json", CUSTOM_RESOURCE_ID)
     ev["ResponseURL"] = capture.url(f"express-canary-{request.lower()}")
-    ev.pop("OldResourceProperties", None)
     return ev
 
 

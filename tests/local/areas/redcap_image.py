@@ -9,7 +9,6 @@ moto's ECR. Each poll is what EventBridge does: the handler gets the rule target
 
 from __future__ import annotations
 
-import copy
 import io
 import json
 import tempfile
@@ -22,7 +21,7 @@ from local.bench_case import BenchCase
 from local.runner import Run, StepFailed, cfn_success, exists, invoke
 from local.scenarios import STACK_PARAMS, Local
 from local.stack import Stack
-from testkit import ROOT, LambdaContext, load_event
+from testkit import ROOT, LambdaContext
 from testkit.cfn import ResponseCapture, capture_cfn_responses
 
 RESOURCE = "REDCap image"
@@ -109,12 +108,8 @@ class ImageWorld:
     def event(self, request: str, zip_key: str, capture: ResponseCapture) -> dict[str, Any]:
         stack = zip_stack(zip_key)
         stack.physical.update(self.physical)
-        ev = copy.deepcopy(load_event("redcap_image", f"{request.lower()}.json"))
-        props = stack.props(CUSTOM_RESOURCE_ID)
-        ev["ResourceProperties"] = {k: stack.value(v, f"{CUSTOM_RESOURCE_ID}.{k}") for k, v in props.items()}
-        ev["ServiceToken"] = ev["ResourceProperties"]["ServiceToken"]
+        ev = stack.cfn_event("redcap_image", f"{request.lower()}.json", CUSTOM_RESOURCE_ID)
         ev["ResponseURL"] = capture.url(f"redcap-image-{request.lower()}")
-        ev.pop("OldResourceProperties", None)
         return ev
 
     def env(self) -> dict[str, str]:
