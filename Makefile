@@ -86,9 +86,12 @@ image-lint: $(VENV)/.installed ## Hadolint the Dockerfiles
 image-test: $(VENV)/.installed container-tools image-lint ## Build from a stand-in release and test the image against MariaDB, SMTP and credentials stand-ins
 	$(CONTAINER_ENV) $(VENV)/bin/pytest tests/image
 
+# This repository's own cfn-lint rules (E9101: each service's resource-policy grammar; docs/security-checks.md).
+CFNLINT_RULES := tests/testkit/cfnlint_rules
+
 .PHONY: static
-static: install ## cfn-lint (+ serverless rules), sam validate --lint, checkov, IAM data check, cfn-guard
-	$(VENV)/bin/cfn-lint --append-rules cfn_lint_serverless.rules -- template.yaml
+static: install ## cfn-lint (+ serverless rules, + resource-policy grammar), sam validate --lint, checkov, IAM data check, cfn-guard
+	$(VENV)/bin/cfn-lint --append-rules cfn_lint_serverless.rules $(CFNLINT_RULES) -- template.yaml
 	PYTHONPATH=layers/shared:tests $(PY) -m testkit.iam_check
 	$(SAM_ENV) $(SAM) validate --lint --template template.yaml
 	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation -f template.yaml
