@@ -67,9 +67,20 @@ RDS_CA_CACHE := .cache/rds-global-bundle.pem
 container-tools: ## Install podman and debootstrap if missing (root)
 	.ci/install-container-tools
 
+# `make image` checks REDCAP_ZIP first, while make reads this file: before container-tools installs
+# anything or the CA bundle is downloaded, and also under `make -n` and `make -j` (a prerequisite
+# would not be guaranteed to run first).
+ifneq ($(filter image,$(MAKECMDGOALS)),)
+ifeq ($(strip $(REDCAP_ZIP)),)
+$(error REDCAP_ZIP=path/to/redcapX.Y.Z.zip is required: make image REDCAP_ZIP=redcapX.Y.Z.zip)
+endif
+ifneq ($(shell test -f '$(REDCAP_ZIP)' && echo file),file)
+$(error REDCAP_ZIP=$(REDCAP_ZIP) is not a file: give the path of the REDCap release zip)
+endif
+endif
+
 .PHONY: image
 image: container-tools $(if $(RDS_CA_BUNDLE),,$(RDS_CA_CACHE)) ## Build localhost/redcap:X.Y.Z: make image REDCAP_ZIP=redcapX.Y.Z.zip [RDS_CA_BUNDLE=global-bundle.pem]
-	@test -n "$(REDCAP_ZIP)" || { echo "REDCAP_ZIP=path/to/redcapX.Y.Z.zip is required"; exit 2; }
 	$(CONTAINER_ENV) containers/podman/base-image.sh
 	$(CONTAINER_ENV) containers/redcap/build.sh --zip "$(REDCAP_ZIP)" --ca-bundle "$(or $(RDS_CA_BUNDLE),$(RDS_CA_CACHE))" --base-image localhost/debian-base:bookworm
 
