@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from testkit import TEMPLATE
+from testkit import ROOT, TEMPLATE
 from testkit.template import Rendered, load
 
 SECRET_NAMES = {"DB_SALT", "S3_USER_SECRET", "SES_USER_SECRET", "REDCAP_ADMIN_SECRET"}
@@ -251,6 +251,29 @@ def test_every_service_role_trust_names_this_account() -> None:
             service = stmt["Principal"].get("Service")
             if service in ("malware-protection-plan.guardduty.amazonaws.com", "scheduler.amazonaws.com"):
                 assert stmt["Condition"]["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}, name
+
+
+def test_enhanced_monitoring_role_trusts_rds_only_for_this_account() -> None:
+    # Issue 17, item 5: RDS documents aws:SourceArn/aws:SourceAccount for the Enhanced Monitoring role
+    # (RDS User Guide, USER_Monitoring.OS.Enabling, "Protecting against the confused deputy problem").
+    (stmt,) = Rendered().props("DbMonitoringRole")["AssumeRolePolicyDocument"]["Statement"]
+    assert stmt["Principal"] == {"Service": "monitoring.rds.amazonaws.com"}
+    assert stmt["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+
+
+def test_app_runner_roles_carry_no_undocumented_trust_condition() -> None:
+    # Issue 17, item 5: App Runner documents no aws:SourceAccount for build/tasks.apprunner.amazonaws.com;
+    # a condition the service does not satisfy would stop it assuming the role (docs/security-checks.md).
+    rendered = Rendered(ComputeType="AppRunner")
+    for name, service in (
+        ("AppRunnerEcrAccessRole", "build.apprunner.amazonaws.com"),
+        ("AppRunnerInstanceRole", "tasks.apprunner.amazonaws.com"),
+    ):
+        (stmt,) = rendered.props(name)["AssumeRolePolicyDocument"]["Statement"]
+        assert stmt["Principal"] == {"Service": service}
+        assert "Condition" not in stmt, name
+    doc = (ROOT / "docs" / "security-checks.md").read_text(encoding="utf-8")
+    assert "App Runner documents no" in doc
 
 
 @pytest.mark.parametrize("queue", ["NotificationDeadLetterQueue", "CronDeadLetterQueue"])
