@@ -23,6 +23,7 @@ try:
         codebuild=clients.client("codebuild"),
         lambda_=clients.client("lambda"),
         rds=clients.client("rds"),
+        cloudformation=clients.client("cloudformation"),
     )
 except Exception as err:  # noqa: BLE001 -- any import-time failure must reach CloudFormation as FAILED, not a hang
     helper.init_failure(err)
@@ -32,7 +33,13 @@ except Exception as err:  # noqa: BLE001 -- any import-time failure must reach C
 @helper.update
 def on_create_or_update(event: dict[str, Any], _context: Any) -> str:
     props = image_build.parse_props(event["ResourceProperties"])
-    state = image_build.begin(aws, props, str(event["RequestId"]), event.get("PhysicalResourceId"))
+    # An Update may be CloudFormation undoing a failed update: then no snapshot (see image_build).
+    rolling_back = event["RequestType"] == "Update" and image_build.stack_rolling_back(
+        aws.cloudformation, str(event["StackId"])
+    )
+    state = image_build.begin(
+        aws, props, str(event["RequestId"]), event.get("PhysicalResourceId"), rolling_back=rolling_back
+    )
     logger.info("image build begun", extra={k: v for k, v in state.items() if k != "PreviousVersion"})
     helper.Data.update(state)
     # crhelper keeps this id aside and starts polling; the final id comes from the last poll.

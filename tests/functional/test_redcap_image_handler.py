@@ -10,6 +10,7 @@ handler with it. Responses are the PUTs captured on 127.0.0.1.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import io
 import json
 import zipfile
@@ -20,6 +21,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.stub import Stubber
 from moto import mock_aws
 
 from redcap_ctl import image_build
@@ -279,14 +281,76 @@ def test_upgrade_snapshots_the_cluster_named_after_both_versions_before_answerin
     assert snap["DBClusterIdentifier"] == CLUSTER
     assert len(world.codebuild.started) == 2
 
-    # Rollback: the old zip again reuses the old image (no build) and snapshots 15.6.0 -> 15.5.1.
+    # Rollback: the old zip again reuses the old image (no build) and takes no snapshot (issue 17: snapshots
+    # are for upgrades only; this is what CloudFormation's own update rollback sends too).
     back = world.event("Update", RedcapSourceZip=PROPS["RedcapSourceZip"])
     back["PhysicalResourceId"] = answer["PhysicalResourceId"]
     assert world.send(back) is None
     rolled, _ = world.until_answer()
     assert rolled["Data"]["ImageUri"] == first["Data"]["ImageUri"]
-    assert rolled["Data"]["Snapshot"].startswith(f"{CLUSTER}-redcap-15-6-0-to-15-5-1-")
+    assert rolled["Data"]["Snapshot"] == ""
     assert len(world.codebuild.started) == 2
+    manual = world.rds.describe_db_cluster_snapshots(SnapshotType="manual")["DBClusterSnapshots"]
+    assert [s["DBClusterSnapshotIdentifier"] for s in manual] == [data["Snapshot"]]
+
+
+def _stack_status(world: World, status: str) -> Stubber:
+    """The handler's CloudFormation client answers DescribeStacks with ``status`` (a botocore Stubber)."""
+    client = boto3.client("cloudformation")
+    stubber = Stubber(client)
+    stack = {"StackName": "redcap", "StackId": EVENT["StackId"], "CreationTime": "2026-01-01T00:00:00Z"}
+    stubber.add_response(
+        "describe_stacks", {"Stacks": [{**stack, "StackStatus": status}]}, {"StackName": EVENT["StackId"]}
+    )
+    stubber.activate()
+    world.app.aws = dataclasses.replace(world.app.aws, cloudformation=client)
+    return stubber
+
+
+def test_cloudformation_update_rollback_takes_no_snapshot(world: World) -> None:
+    """Issue 17, item 6: the Update that CloudFormation sends while UPDATE_ROLLBACK_IN_PROGRESS.
+
+    CloudFormation sends the previous properties (the old zip) with the current physical id (the new
+    image). After an upgrade that is a step back (the version rule); here the update being undone was
+    a downgrade, so the rollback goes forward, and only the stack's status keeps it snapshot-free.
+    """
+    newer = world.upload_release("15.6.0")
+    first = world.send(world.event(RedcapSourceZip=newer))
+    assert first is None
+    created_newer, _ = world.until_answer()
+    down = world.event("Update", RedcapSourceZip=PROPS["RedcapSourceZip"])
+    down["PhysicalResourceId"] = created_newer["PhysicalResourceId"]
+    assert world.send(down) is None
+    downgraded, _ = world.until_answer()
+    assert downgraded["Data"]["Version"] == "15.5.1"
+    assert downgraded["Data"]["Snapshot"] == ""  # a downgrade is no upgrade
+
+    stubber = _stack_status(world, "UPDATE_ROLLBACK_IN_PROGRESS")
+    rollback = world.event("Update", RedcapSourceZip=newer)
+    rollback["PhysicalResourceId"] = downgraded["PhysicalResourceId"]
+    rollback["OldResourceProperties"] = dict(down["ResourceProperties"])
+    assert world.send(rollback) is None
+    stubber.assert_no_pending_responses()
+    back, _ = world.until_answer()
+    assert back["Status"] == "SUCCESS", back
+    assert back["Data"]["Version"] == "15.6.0"
+    assert back["Data"]["ImageUri"] == created_newer["Data"]["ImageUri"]
+    assert back["Data"]["Snapshot"] == ""
+    assert world.rds.describe_db_cluster_snapshots(SnapshotType="manual")["DBClusterSnapshots"] == []
+    assert len(world.codebuild.started) == 2
+
+
+def test_the_same_update_outside_a_rollback_is_an_upgrade_and_snapshots(world: World) -> None:
+    # The control for the test above: identical requests, the stack UPDATE_IN_PROGRESS.
+    first = created(world)
+    newer = world.upload_release("15.6.0")
+    stubber = _stack_status(world, "UPDATE_IN_PROGRESS")
+    up = world.event("Update", RedcapSourceZip=newer)
+    up["PhysicalResourceId"] = first["PhysicalResourceId"]
+    assert world.send(up) is None
+    stubber.assert_no_pending_responses()
+    answer, _ = world.until_answer()
+    assert answer["Data"]["Snapshot"].startswith(f"{CLUSTER}-redcap-15-5-1-to-15-6-0-")
 
 
 def test_update_with_the_same_version_takes_no_snapshot(world: World) -> None:

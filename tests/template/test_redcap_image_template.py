@@ -111,6 +111,8 @@ def test_only_the_stacks_roles_pull_and_push(zip_mode: Rendered) -> None:
     assert not {"ecr:PutImage", "ecr:InitiateLayerUpload"} & set(stmts["AppRunnerPulls"]["Action"])
     assert stmts["TheBuildPushes"]["Principal"] == {"AWS": roles[1]}
     assert all(s["Effect"] == "Deny" for s in stmts.values() if s.get("Principal") == "*")
+    # Issue 17: ECR refuses a repository policy with a Resource element (docs/security-checks.md, E9101).
+    assert not any({"Resource", "NotResource"} & set(s) for s in stmts.values())
 
 
 # --- App Runner's pull scope and image, both modes ---------------------------------------------
@@ -277,6 +279,9 @@ def test_custom_resource_function_is_scoped_to_the_stacks_resources(zip_mode: Re
     assert stmts["CheckTheReleaseZip"]["Action"] == "s3:GetObject"
     snapshot = stmts["SnapshotBeforeAnUpgrade"]["Resource"][1]["Fn::Sub"]
     assert snapshot.endswith(":cluster-snapshot:${DbCluster}-redcap-*")
+    # Issue 17, item 6: reads only this stack's status (no snapshot during an update rollback).
+    assert stmts["ReadThisStacksStatus"]["Action"] == "cloudformation:DescribeStacks"
+    assert stmts["ReadThisStacksStatus"]["Resource"] == {"Ref": "AWS::StackId"}
     # crhelper names its polling rule after the logical id of the custom resource.
     assert stmts["CrhelperPollingRule"]["Resource"]["Fn::Sub"].endswith(":rule/RedcapImage*")
     assert "RedcapImage" in zip_mode.resources

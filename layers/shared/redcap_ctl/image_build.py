@@ -1,5 +1,8 @@
 """Custom::RedcapImage: build the REDCap image in CodeBuild, pin it by digest, snapshot before upgrades.
 
+Snapshot only for an upgrade (a newer REDCap version than the running one) and never while CloudFormation
+rolls an update back (``is_upgrade``, ``stack_rolling_back``; docs/image-build.md, "Rollback").
+
 Plain functions over boto3 clients; ``functions/redcap_image/app.py`` wires them to crhelper's
 polling mode. The state that must survive between polls lives in a small JSON-safe dict
 (crhelper carries it from one invocation to the next in the EventBridge rule's input).
@@ -231,6 +234,45 @@ def previous_version(physical_id: str | None) -> str | None:
     return match.group(1) if match else None
 
 
+def version_key(version: str) -> tuple[int, ...]:
+    """``15.6.0`` -> ``(15, 6, 0)``: REDCap versions compare by their numbers, not as text."""
+    return tuple(int(part) for part in version.split("."))
+
+
+def is_upgrade(old: str, new: str) -> bool:
+    """Whether going from REDCap ``old`` to ``new`` moves forward (only that needs a snapshot).
+
+    A CloudFormation update rollback sends an Update with the previous properties while the physical id
+    still names the newer image, so it goes back (new < old) and takes none; so does a same-version rebuild.
+    """
+    return version_key(new) > version_key(old)
+
+
+# The stack states in which CloudFormation sends Update requests to undo an update (the "previous
+# properties" come back): a snapshot then could only make the rollback fail (UPDATE_ROLLBACK_FAILED).
+ROLLING_BACK = frozenset({"UPDATE_ROLLBACK_IN_PROGRESS"})
+
+
+def stack_rolling_back(cloudformation: Any, stack_id: str) -> bool:
+    """Whether the stack is undoing an update. Unknown (no client, an error) counts as no.
+
+    Only a second guard: ``is_upgrade`` alone keeps a rollback from an upgrade snapshot-free; this
+    catches the rollback of a failed downgrade, which goes forward again.
+    """
+    if cloudformation is None:
+        return False
+    try:
+        stacks = cloudformation.describe_stacks(StackName=stack_id)["Stacks"]
+    except ClientError as err:
+        logger.warning(
+            "could not read the stack's status; the version rule alone decides the snapshot",
+            extra={"error_code": str(err.response.get("Error", {}).get("Code", ""))},
+        )
+        return False
+    status = str(stacks[0].get("StackStatus", "")) if stacks else ""
+    return status in ROLLING_BACK
+
+
 def snapshot_identifier(cluster_id: str, old: str, new: str, tag: str) -> str:
     """``<cluster>-redcap-15-5-1-to-15-6-0-<8 hex>``: both versions, unique per build input."""
     ident = f"{cluster_id}-redcap-{old.replace('.', '-')}-to-{new.replace('.', '-')}-{tag[-8:]}"
@@ -267,18 +309,30 @@ class Clients:
     codebuild: Any
     lambda_: Any
     rds: Any
+    # Reads the stack's status on Update (stack_rolling_back); None = never rolling back.
+    cloudformation: Any = None
 
 
 def begin(
-    clients: Clients, props: ImageProps, request_id: str, physical_id: str | None, now: Callable[[], float] = time.time
+    clients: Clients,
+    props: ImageProps,
+    request_id: str,
+    physical_id: str | None,
+    now: Callable[[], float] = time.time,
+    rolling_back: bool = False,
 ) -> dict[str, str]:
     """Create/Update: check the inputs, then reuse the image or start its one build.
 
+    ``rolling_back``: CloudFormation is undoing an update (``stack_rolling_back``); no snapshot then.
     Returns the state for the polls (strings only: it travels in the EventBridge input).
     """
     etag = check_source_zip(clients.s3, props.source_zip)
     tag = source_tag(etag, context_sha256(clients.lambda_, props.context_layer_arn), props.source_zip, props.platform)
-    state = {"SourceTag": tag, "PreviousVersion": previous_version(physical_id) or ""}
+    state = {
+        "SourceTag": tag,
+        "PreviousVersion": previous_version(physical_id) or "",
+        "RollingBack": "true" if rolling_back else "false",
+    }
     if find_image(clients.ecr, props.repository_name, tag) is not None:
         state["Stage"] = "built"
         state["Reused"] = "true"
@@ -328,10 +382,19 @@ def advance(
             raise ImageBuildError(f"the build succeeded but pushed no image tagged {state['SourceTag']}")
         state.update({"ImageDigest": image.digest, "ImageTag": image.tag, "Version": image.version})
         old = state.get("PreviousVersion") or ""
-        if props.cluster_id and old and old != image.version:
+        # Snapshots are for upgrades only: never while CloudFormation rolls an update back (a snapshot
+        # that fails or outlasts the wait would leave the stack in UPDATE_ROLLBACK_FAILED), never for a
+        # move to an older or the same version (the database was not upgraded by it).
+        rolling_back = state.get("RollingBack") == "true"
+        if props.cluster_id and old and is_upgrade(old, image.version) and not rolling_back:
             state["Snapshot"] = snapshot_identifier(props.cluster_id, old, image.version, state["SourceTag"])
             state["Stage"] = "snapshot"
         else:
+            if old and old != image.version:
+                logger.info(
+                    "no snapshot: not an upgrade",
+                    extra={"from": old, "to": image.version, "rolling_back": rolling_back},
+                )
             state["Stage"] = "done"
     if state.get("Stage") == "snapshot":
         if not props.cluster_id:

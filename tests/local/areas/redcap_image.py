@@ -198,10 +198,13 @@ def scenario(local: Local, run: Run) -> None:
             answer, _ = world.drive(ev, capture)
             if answer["Data"]["ImageUri"] != state["create"]["Data"]["ImageUri"] or len(world.emulator.started) != 2:
                 raise StepFailed("the rollback did not reuse the first image without a build")
-            return "old image reused, no build"
+            if answer["Data"]["Snapshot"]:
+                # Issue 17, item 6: snapshots are for upgrades only.
+                raise StepFailed(f"the rollback took snapshot {answer['Data']['Snapshot']}")
+            return "old image reused, no build, no snapshot"
 
         if upgraded:
-            run.step(RESOURCE, "Update: rollback reuses the image", rollback)
+            run.step(RESOURCE, "Update: rollback reuses the image, takes no snapshot", rollback)
 
         def delete() -> str:
             ev = world.event("Delete", "redcap15.5.1.zip", capture)
