@@ -65,7 +65,9 @@ def on_poll(event: dict[str, Any], _context: Any) -> str | None:
 
 @helper.delete
 def on_delete(event: dict[str, Any], _context: Any) -> None:
-    # Images stay in ECR: they are the history a rollback (one parameter change back) reuses.
+    # Images are the history a rollback (one parameter change back) reuses: this resource never deletes
+    # them. The repository's DeletionPolicy decides when the stack goes (prod retains it; dev deletes it
+    # with its images, EmptyOnDelete).
     logger.info("leaving the images in ECR", extra={"physical_resource_id": event.get("PhysicalResourceId")})
 
 

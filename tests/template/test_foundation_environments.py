@@ -41,10 +41,17 @@ def test_database_deletion_and_replace_policy(env: str, expected: str) -> None:
     [("prod", "Retain"), ("dev", "Delete")],
 )
 def test_bucket_deletion_and_replace_policy(env: str, expected: str) -> None:
-    for name in ("FileBucket", "LogBucket"):
-        bucket = Rendered(Environment=env).resource(name)
-        assert bucket["DeletionPolicy"] == expected, name
-        assert bucket["UpdateReplacePolicy"] == expected, name
+    rendered = Rendered(Environment=env)
+    bucket = rendered.resource("FileBucket")
+    assert bucket["DeletionPolicy"] == expected
+    assert bucket["UpdateReplacePolicy"] == expected
+    # The access-log bucket exists in prod only (issue 17), where it is retained.
+    if env == "prod":
+        assert rendered.resource("LogBucket")["DeletionPolicy"] == "Retain"
+        assert rendered.resource("LogBucket")["UpdateReplacePolicy"] == "Retain"
+    else:
+        assert "LogBucket" not in rendered.resources
+        assert "LogBucketPolicy" not in rendered.resources
 
 
 @pytest.mark.parametrize("env", ["dev", "prod"])
@@ -90,7 +97,10 @@ def test_file_bucket_is_private_kms_encrypted_tls_only_and_logged() -> None:
     assert all(bucket["PublicAccessBlockConfiguration"].values())
     sse = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
     assert sse == {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": {"Fn::GetAtt": ["KmsKey", "Arn"]}}
-    assert bucket["LoggingConfiguration"]["DestinationBucketName"] == {"Ref": "LogBucket"}
+    # Access logging in prod only (issue 17: late log deliveries would race a dev delete).
+    assert "LoggingConfiguration" not in bucket
+    prod_logging = Rendered(**PROD).props("FileBucket")["LoggingConfiguration"]
+    assert prod_logging == {"DestinationBucketName": {"Ref": "LogBucket"}, "LogFilePrefix": "file-bucket/"}
     (deny,) = rendered.props("FileBucketPolicy")["PolicyDocument"]["Statement"]
     assert deny["Effect"] == "Deny"
     # A boolean, as CloudFormation Guard's S3_BUCKET_SSL_REQUESTS_ONLY expects (issue 13, finding 11).
@@ -178,7 +188,8 @@ def test_dev_stacks_empty_their_buckets_on_delete_and_prod_stacks_never_do(compu
     assert cleanup <= set(dev.resources)
     assert not cleanup & set(prod.resources)
     props = dev.props("DevStackCleanup")
-    assert props["Buckets"] == [{"Ref": "FileBucket"}, {"Ref": "LogBucket"}]
+    assert props["Buckets"] == [{"Ref": "FileBucket"}]
+    assert "LoggedBuckets" not in props  # dev has no access logging (issue 17)
     assert props["Users"] == [{"Ref": "S3User"}, {"Ref": "SesUser"}]
     # What prod keeps when its stack is deleted, dev lets go.
     assert prod.resource("FileBucket")["DeletionPolicy"] == "Retain"

@@ -88,7 +88,12 @@ def test_repository_is_immutable_scanned_and_encrypted_with_the_stack_key(zip_mo
     assert props["ImageScanningConfiguration"] == {"ScanOnPush": True}
     assert props["EncryptionConfiguration"] == {"EncryptionType": "KMS", "KmsKey": {"Fn::GetAtt": ["KmsKey", "Arn"]}}
     assert props["RepositoryName"] == REPO_NAME
-    assert repo["DeletionPolicy"] == "Retain", "images are the rollback history"
+    # Issue 17: dev deletes the repository with its images; prod keeps the rollback history.
+    assert repo["DeletionPolicy"] == "Delete"
+    assert props["EmptyOnDelete"] is True
+    prod = Rendered(RedcapSourceZip=ZIP, Environment="prod").resource("RedcapImageRepository")
+    assert (prod["DeletionPolicy"], prod["UpdateReplacePolicy"]) == ("Retain", "Retain")
+    assert prod["Properties"]["EmptyOnDelete"] is False
 
 
 def test_lifecycle_keeps_the_newest_image_keep_count_images(zip_mode: Rendered) -> None:

@@ -1,12 +1,14 @@
 """Custom::DevStackCleanup: what a dev stack holds that CloudFormation did not create, removed on Delete.
 
 CloudFormation cannot delete a bucket that holds objects, nor an IAM user that holds access
-keys. In a dev stack both happen: the first rotation's S3 probe starts the access logs and
-REDCap stores files, and the key rotation function (not CloudFormation) creates the users'
-keys. The resource exists only in dev (prod retains its buckets) and references the buckets
-and users, so CloudFormation deletes it first; its Delete then:
+keys. In a dev stack both happen: REDCap stores files (and the first rotation's S3 probe writes
+one), and the key rotation function (not CloudFormation) creates the users' keys. The resource
+exists only in dev (prod retains its buckets) and references the buckets and users, so
+CloudFormation deletes it first; its Delete then:
 
-1. stops server access logging of the logged bucket, so no new log object arrives later;
+1. stops server access logging of each ``LoggedBuckets`` bucket (the template passes none since
+   issue 17: dev has no access logging, because S3 delivers access logs best effort and hours
+   late, so a log bucket emptied here could receive objects again before CloudFormation deletes it);
 2. deletes every object version and delete marker of each bucket (unversioned objects are
    the ``null`` version);
 3. deletes every access key of each user.
