@@ -141,7 +141,7 @@ clean: ## Remove build output and environments
 # `make local --break x`, so the runner's options travel as variables (comma-separated lists).
 comma := ,
 .PHONY: local
-local: $(VENV)/.installed ## Run every Lambda's real handler against local emulators (COMPUTE=EcsExpress for the Express path)
+local: $(VENV)/.installed ## Run every Lambda's real handler against local emulators [COMPUTE=EcsExpress] [BREAK=service] [ONLY=area]
 	PYTHONPATH=layers/shared:tests $(PY) -m local.run $(if $(COMPUTE),--compute $(COMPUTE)) \
 		$(foreach s,$(subst $(comma), ,$(BREAK)),--break $(s)) $(foreach a,$(subst $(comma), ,$(ONLY)),--only $(a))
 
