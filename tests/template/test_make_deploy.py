@@ -55,7 +55,10 @@ def test_make_deploy_runs_sam_build_and_deploy_and_nothing_else(env: str, force:
 
 def test_the_changeset_is_confirmed_in_every_deploy_environment() -> None:
     config = tomllib.loads((ROOT / "samconfig.toml").read_text())
-    assert [e for e in config if e != "default" and e != "version"] == DEPLOY_ENVS, "Makefile DEPLOY_ENVS"
+    assert [e for e in config if e not in ("default", "version")] == DEPLOY_ENVS
+    # make deploy accepts exactly samconfig.toml's environments.
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    assert f"DEPLOY_ENVS := {' '.join(DEPLOY_ENVS)}\n" in makefile
     for env in DEPLOY_ENVS:
         assert config[env]["deploy"]["parameters"]["confirm_changeset"] is True, env
 
