@@ -123,6 +123,26 @@ build-check: build ## sam build, then check every function package and the layer
 build: install ## sam build (layer + functions) for python3.13/arm64
 	$(SAM_ENV) $(SAM) build --template template.yaml
 
+# ----- Deploying (docs/runbook.md): only the SAM CLI, never checkov, cfn-guard or the test venv -----
+# sam build's Python builder needs a python3.13 on PATH: the SAM CLI venv, made with Python 3.13, has one.
+DEPLOY_ENVS := dev prod dev-express prod-express
+ENV ?=
+REGION ?=
+DEPLOY_PATH := PATH=$(CURDIR)/$(SAM_VENV)/bin:$$PATH SAM_CLI_TELEMETRY=0
+ifneq ($(filter deploy,$(MAKECMDGOALS)),)
+ifneq ($(words $(ENV)) $(words $(filter $(ENV),$(DEPLOY_ENVS))),1 1)
+$(error make deploy needs ENV=<one of: $(DEPLOY_ENVS)> (the samconfig.toml environment), e.g. make deploy ENV=prod)
+endif
+endif
+
+.PHONY: deploy-tools
+deploy-tools: $(SAM_VENV)/.installed ## Install only what deploying needs: the pinned SAM CLI in .tools/sam (Python 3.13)
+
+.PHONY: deploy
+deploy: $(SAM_VENV)/.installed ## sam build + sam deploy of one samconfig.toml environment: make deploy ENV=prod [REGION=eu-west-1]
+	$(DEPLOY_PATH) $(SAM) build --config-env $(ENV)
+	$(DEPLOY_PATH) $(SAM) deploy --config-env $(ENV) $(if $(REGION),--region $(REGION))
+
 .PHONY: lock
 lock: ## Re-resolve the pinned requirements from requirements/*.in
 	@echo "Edit requirements/*.in, then run: rm -rf .venv .tools && make install, and freeze each env into requirements/*.txt"
@@ -131,9 +151,13 @@ lock: ## Re-resolve the pinned requirements from requirements/*.in
 clean: ## Remove build output and environments
 	rm -rf .aws-sam $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache
 
+# make local [COMPUTE=EcsExpress] [BREAK=service[,service]] [ONLY=area[,area]]: make itself rejects
+# `make local --break x`, so the runner's options travel as variables (comma-separated lists).
+comma := ,
 .PHONY: local
-local: $(VENV)/.installed ## Run every Lambda's real handler against local emulators (COMPUTE=EcsExpress for the Express path)
-	PYTHONPATH=layers/shared:tests $(PY) -m local.run $(if $(COMPUTE),--compute $(COMPUTE))
+local: $(VENV)/.installed ## Run every Lambda's real handler against local emulators [COMPUTE=EcsExpress] [BREAK=service] [ONLY=area]
+	PYTHONPATH=layers/shared:tests $(PY) -m local.run $(if $(COMPUTE),--compute $(COMPUTE)) \
+		$(foreach s,$(subst $(comma), ,$(BREAK)),--break $(s)) $(foreach a,$(subst $(comma), ,$(ONLY)),--only $(a))
 
 .PHONY: cost
 cost: $(VENV)/.installed ## Monthly cost per environment and compute type; rewrites README.md's table

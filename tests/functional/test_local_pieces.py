@@ -60,6 +60,8 @@ def test_faults_hit_only_the_broken_service_and_only_while_armed() -> None:
                 with pytest.raises(ClientError, match="InjectedFault") as err:
                     sts.get_caller_identity()
             assert "broken on purpose" in str(err.value)
+            # The advice is a command make accepts (make rejects `make local --break sts`).
+            assert "(make local BREAK=sts)" in str(err.value)
     finally:
         server.stop()
 

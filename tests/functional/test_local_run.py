@@ -18,12 +18,17 @@ from testkit import ROOT
 pytestmark = pytest.mark.slow
 
 
-def make_local(**env: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MAKE_LOCAL_", "MAKEFLAGS", "MFLAGS"))}
+def make_local(*variables: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """``make local`` with make command-line ``variables`` (``"BREAK=iam"``) and extra environment."""
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AWS_", "MAKE_LOCAL_", "MAKEFLAGS", "MFLAGS")) and k not in ("BREAK", "ONLY", "COMPUTE")
+    }
     make = shutil.which("make")
     assert make is not None, "make is needed to run the real target"
     return subprocess.run(  # noqa: S603 -- fixed argv, no shell
-        [make, "--no-print-directory", "local"],
+        [make, "--no-print-directory", "local", *variables],
         cwd=ROOT,
         env={**clean, **env},
         capture_output=True,
@@ -76,7 +81,8 @@ def test_make_local_runs_the_ecs_express_path_too() -> None:
 
 
 def test_make_local_fails_loudly_when_an_emulated_service_breaks() -> None:
-    proc = make_local(MAKE_LOCAL_BREAK="guardduty", MAKE_LOCAL_ONLY="guardduty")
+    # The form the error message and docs/local.md advise: make variables, not runner options.
+    proc = make_local("BREAK=guardduty", "ONLY=guardduty")
     out = proc.stdout
     assert proc.returncode != 0, out
     # make reports the recipe's exit status; the runner itself exits 1.
@@ -85,4 +91,5 @@ def test_make_local_fails_loudly_when_an_emulated_service_breaks() -> None:
     assert last.startswith("make local: FAILED: ")
     assert "GuardDuty / Create: account without a detector" in last
     assert "InjectedFault" in out
-    assert "broken on purpose" in out
+    assert "broken on purpose (make local BREAK=guardduty)" in out
+    assert "Create: build through CodeBuild" not in out, "ONLY=guardduty still ran other areas"

@@ -79,7 +79,7 @@ def fault_injector(app: WsgiApp, broken: frozenset[str]) -> WsgiApp:
         service = signing_service(environ)
         if service not in broken or not FAULTS.armed:
             return app(environ, start_response)
-        message = f"emulated {service} is broken on purpose (make local --break {service})"
+        message = f"emulated {service} is broken on purpose (make local BREAK={service})"
         if service in _XML_SERVICES:
             body = (
                 "<ErrorResponse><Error><Type>Sender</Type><Code>InjectedFault</Code>"

@@ -7,8 +7,9 @@ each handler as Lambda would, prints what happened, and exits non-zero if any
 step failed. Everything it started is stopped on the way out, also after a
 failure or Ctrl-C.
 
-Usage: make local [COMPUTE=EcsExpress]
-  (or: PYTHONPATH=layers/shared:tests .venv/bin/python -m local.run [-v] [--compute EcsExpress] [--break SERVICE])
+Usage: make local [COMPUTE=EcsExpress] [BREAK=service[,service]] [ONLY=area[,area]]
+  (or: PYTHONPATH=layers/shared:tests .venv/bin/python -m local.run [-v] [--compute EcsExpress] [--break SERVICE]
+  [--only AREA]; make itself rejects options such as `make local --break x`, hence the variables)
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         ):
             for value in filter(None, os.environ.get(var, "").split(",")):
                 argv += [flag, value.strip()]
-    parser = argparse.ArgumentParser(prog="make local", description=__doc__.split("\n\n")[0])
+    # prog is the module, not "make local": make would take `make local --break x` as its own option.
+    parser = argparse.ArgumentParser(prog="python -m local.run", description=__doc__.split("\n\n")[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="print each step as it finishes")
     parser.add_argument(
         "--break",
@@ -52,7 +54,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=[],
         metavar="SERVICE",
         help="fault injection for the self-test: every request to this emulated AWS service "
-        "(signing name, e.g. route53, secretsmanager, iam) fails with InjectedFault",
+        "(signing name, e.g. route53, secretsmanager, iam) fails with InjectedFault (make local BREAK=SERVICE)",
     )
     parser.add_argument(
         "--compute",
@@ -65,7 +67,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="append",
         default=[],
         metavar="AREA",
-        help=f"run only these areas ({', '.join(SCENARIOS)})",
+        help=f"run only these areas ({', '.join(SCENARIOS)}; make local ONLY=AREA)",
     )
     return parser.parse_args(argv)
 

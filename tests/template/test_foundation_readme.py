@@ -1,13 +1,16 @@
-"""Foundation: the Parameters and Outputs tables of docs/deploy.md match template.yaml.
+"""Foundation: the Parameters and Outputs tables of docs/deploy.md match template.yaml; the README.
 
-The README links there. Other areas add parameters and outputs over time; these tests
-fail when one is missing from the "Deploy for real" tables, when a row names something the
-template no longer has, or when a documented default differs from the template's.
+The README links there, leads an administrator to docs/runbook.md on its first screen, and
+deploys with the SAM CLI alone (``make deploy-tools``, ``make deploy ENV=...``). Other areas
+add parameters and outputs over time; these tests fail when one is missing from the "Deploy for
+real" tables, when a row names something the template no longer has, or when a documented
+default differs from the template's.
 """
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -89,3 +92,42 @@ def test_documented_default_is_the_template_default(name: str) -> None:
     default = spec.get("Default")
     expected = None if default is None else str(default)
     assert _readme_defaults()[name] == expected, name
+
+
+# ----- The README's first screen and the deploy commands (docs/runbook.md) -----
+
+README = ROOT / "README.md"
+FIRST_SCREEN_LINES = 30
+
+
+def _readme_section(heading: str) -> str:
+    text = README.read_text(encoding="utf-8") + "\n## "
+    match = re.search(rf"^## {re.escape(heading)}\n(.*?)(?=^## )", text, re.M | re.S)
+    assert match, f"README.md has no '## {heading}'"
+    return match.group(1)
+
+
+def test_the_readme_first_screen_leads_an_administrator_to_the_runbook() -> None:
+    text = README.read_text(encoding="utf-8")
+    first_screen = "\n".join(text.splitlines()[:FIRST_SCREEN_LINES])
+    assert "](docs/runbook.md)" in first_screen, "the runbook link must be on the README's first screen"
+    # ... above the developers' quick start, which keeps its two commands.
+    assert text.index("](docs/runbook.md)") < text.index("## Quick start")
+    quick = _readme_section("Quick start")
+    assert re.findall(r"^make (\w+)", quick, re.M) == ["local", "test"]
+
+
+@pytest.mark.parametrize("page", [README, DEPLOY_PAGE], ids=lambda p: p.name)
+def test_deploy_for_real_needs_only_the_sam_cli(page: Path) -> None:
+    text = page.read_text(encoding="utf-8") + "\n## "
+    section = re.search(r"^## Deploy for real\n(.*?)(?=^##)", text, re.M | re.S)
+    assert section, f"{page.name} has no '## Deploy for real'"
+    block = re.search(r"```bash\n(.*?)```", section.group(1), re.S)
+    assert block, f"{page.name}: no commands under 'Deploy for real'"
+    commands = [line.split("#")[0].strip() for line in block.group(1).splitlines()]
+    assert "make deploy-tools" in commands
+    assert any(re.fullmatch(r"make deploy ENV=(dev|prod|dev-express|prod-express)", c) for c in commands), commands
+    # Deploying never installs or runs the scanners or the test environment (comments may say so).
+    for word in ("make install", "checkov", "cfn-guard", ".venv", "make static", "make test"):
+        assert not [c for c in commands if word in c], f"{page.name}: 'Deploy for real' uses {word}"
+    assert "runbook.md" in section.group(1), f"{page.name}: 'Deploy for real' should point at the runbook"
