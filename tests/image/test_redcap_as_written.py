@@ -97,6 +97,9 @@ def test_database_php_sets_plain_variables_where_redcap_includes_it(make_contain
     # Nothing but the including scope gets them: REDCap copies them into $GLOBALS itself.
     assert seen["leaked_into_globals"] is False
     assert c.exec("php", "-r", DB_CONNECT) == f"mysqli {STANDIN_VERSION}"
+    # At file scope (install.php, upgrade.php, cron.php include it there): the same values.
+    at_file_scope = f"require '{WEBROOT}/database.php'; echo $hostname, ' ', $db, ' ', strlen($salt) > 0 ? 'salt' : '';"
+    assert c.exec("php", "-r", at_file_scope) == f"{HOST}:{c.env['DB_PORT']} {database.name} salt"
 
 
 def test_a_database_php_that_sets_only_globals_fails_as_it_would_with_redcap(make_container, built_image):

@@ -163,7 +163,8 @@ function standin_config(string $field): ?string {
 }
 
 // Any REDCap page: connect first (stopping with REDCap's error when that fails), then, with
-// authentication "none" (REDCap's default after install), everyone is the administrator.
+// authentication "none" (install.php's default auth_meth_global in REDCap 15.7.6), everyone who
+// reaches the site is an administrator; otherwise the login form.
 function standin_page(string $title): void {
     db_connect();
     if (standin_config('auth_meth_global') === 'none') {
@@ -266,7 +267,8 @@ db_multi_query($sql);
 echo "-- upgraded from $from to $target\n";
 """
 
-# cron.php: REDCap 15.7.6's runs over HTTP with no login and does not set ignore_user_abort. The
+# cron.php: REDCap 15.7.6's (redcap_v15.7.6/cron.php: NOAUTH, CRON, System::increaseMaxExecTime(7200),
+# Cron::execute()) runs over HTTP with no login and does not set ignore_user_abort. The
 # stand-in works for ?standin_seconds=N seconds (at most 20), writing output every second as a
 # long job's progress would, then leaves temp/standin-<script>-<id>.done. PHP notices a caller that
 # hung up only when it writes; without ignore_user_abort it stops there.
@@ -287,9 +289,11 @@ echo 'cron done';
 
 # What REDCap would see behind the front end, without a database: the request variables, a URL
 # built as REDCap builds one while redcap_base_url is empty (scheme from HTTPS, the host, and
-# ":SERVER_PORT" whenever that port is not 443: REDCap 15.7.6 Config/init_functions.php), and the
-# client address REDCap logs and bans by (a Client-IP header first, else the first X-Forwarded-For
-# entry, else REMOTE_ADDR: REDCap 15.7.6 Classes/System.php).
+# ":SERVER_PORT" whenever that port is not 443), and the client address REDCap logs and bans by (a
+# Client-IP header first, else the first X-Forwarded-For entry, else REMOTE_ADDR). Both rules are
+# from the project's reading of public copies of REDCap 15.7.6 (the reference notes "More facts
+# from public copies of REDCap 15.7.6"); the exact file was not pinned down, so this probe states
+# the rule, not REDCap's code.
 _SERVER_INFO = r"""<?php
 header('Content-Type: application/json');
 $https = !empty($_SERVER['HTTPS']) && strtolower((string) $_SERVER['HTTPS']) !== 'off';
