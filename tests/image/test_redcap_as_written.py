@@ -160,6 +160,21 @@ def test_an_install_that_stopped_part_way_is_refused(make_container, built_image
     assert '"output":"Install completed!"' in logs
 
 
+def test_an_install_that_left_another_redcap_version_is_refused(make_container, tmp_path):
+    # The installer without its redcap_version UPDATE: install_data.sql's 4.0.0 stays.
+    from testkit.redcap_release import release_files
+
+    php = release_files()[f"redcap/redcap_v{STANDIN_VERSION}/install.php"]
+    line = "print \"UPDATE redcap_config SET value = '$install_version' WHERE field_name = 'redcap_version';\\n\";"
+    assert line in php
+    path = tmp_path / "install.php"
+    path.write_text(php.replace(line, ""))
+    path.chmod(0o644)
+    c = make_container(volumes=(f"{path}:{WEBROOT}/redcap_v{STANDIN_VERSION}/install.php:ro",))
+    assert c.wait_exit(timeout=90) == 69
+    assert f"redcap_version is '4.0.0', not this image's {STANDIN_VERSION}" in c.logs()
+
+
 def test_install_uses_redcaps_unattended_get_and_is_checked(make_container, mariadb, database):
     c = make_container()
     wait_ready(c)
