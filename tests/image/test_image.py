@@ -228,6 +228,19 @@ def test_mail_is_off_with_a_clear_message_before_the_first_ses_rotation(make_con
             "REDCAP_ADMIN_SECRET: missing or empty key password",
         ),
         ({"DB_SALT": "short"}, (), "DB_SALT: must be at least 16 characters"),
+        # A control character in a secret would reach a configuration file or SQL row: a newline in
+        # SmtpPassword would add msmtp directives (another host, TLS off).
+        (
+            {"SES_USER_SECRET": json.dumps({"UserName": "u", "SmtpUsername": "AKIAX", "SmtpPassword": "p\nhost x"})},
+            (),
+            "SES_USER_SECRET: key SmtpPassword contains a control character",
+        ),
+        (
+            {"REDCAP_ADMIN_SECRET": json.dumps({"username": "site_admin", "password": "initial\tpassword"})},
+            (),
+            "REDCAP_ADMIN_SECRET: key password contains a control character",
+        ),
+        ({"DB_SALT": "a-long-enough-salt\x07value"}, (), "DB_SALT: contains a control character"),
         ({"DB_AUTH_MODE": "trust"}, (), "DB_AUTH_MODE: must be iam or password"),
     ],
 )
@@ -557,11 +570,13 @@ def test_upgrade_runs_unattended_only_where_redcap_offers_it(make_container, mar
 
 
 # REDCap's database.php, as a request includes it: the read-replica variables it leaves behind.
+# Read inside a function, as REDCap's db_connect() reads them (its locals, not globals).
 REPLICA_SETTINGS = (
-    'require "/var/www/redcap/database.php"; echo json_encode(['
+    'function replica(): array { require "/var/www/redcap/database.php"; return ['
     '"host" => $read_replica_hostname ?? null, "db" => $read_replica_db ?? null,'
     ' "user" => $read_replica_username ?? null, "password_set" => !empty($read_replica_password),'
-    ' "ca" => $read_replica_db_ssl_ca ?? null, "verify" => $read_replica_db_ssl_verify_server_cert ?? null]);'
+    ' "ca" => $read_replica_db_ssl_ca ?? null, "verify" => $read_replica_db_ssl_verify_server_cert ?? null]; }'
+    " echo json_encode(replica());"
 )
 
 

@@ -32,7 +32,11 @@ VALID_PAIRS = {
     ("4 vCPU", "12 GB"),
 }
 # A deployable baseline: defaults plus the one thing REDCap needs besides them (a mail identity).
-GOOD = {"DomainName": "redcap.example.org", "RedcapSourceZip": "s3://releases/redcap15.5.1.zip"}
+GOOD = {
+    "DomainName": "redcap.example.org",
+    "RedcapSourceZip": "s3://releases/redcap15.5.1.zip",
+    "NotificationEmail": "ops@example.org",
+}
 
 
 def _eval(node: Any, params: dict[str, Any]) -> Any:

@@ -181,6 +181,7 @@ def contract_env(
         "REDCAP_REGION": "us-east-1",
         "REDCAP_BASE_URL": "https://redcap.example.org/",
         "REDCAP_FROM_EMAIL": "redcap@example.org",
+        "REDCAP_ADMIN_EMAIL": "first.admin@example.org",
         "S3_BUCKET": "redcap-files-123456789012",
         "SES_SMTP_HOST": HOST,
         "SES_SMTP_PORT": str(smtp_port or 587),

@@ -71,6 +71,9 @@ function rc_secret(string $name): string|array
         throw new RcConfigError("$name: required but not set");
     }
     if ($spec['kind'] === 'salt') {
+        if (rc_has_control_character($value)) {
+            throw new RcConfigError("$name: contains a control character (newline, tab, ...)");
+        }
         if (strlen($value) < 16 || preg_match('/\s/', $value)) {
             throw new RcConfigError("$name: must be at least 16 characters without spaces");
         }
@@ -84,6 +87,13 @@ function rc_secret(string $name): string|array
     }
     if (!is_array($data) || array_is_list($data)) {
         throw new RcConfigError("$name: must be a JSON object");
+    }
+    // Values end up in configuration files (msmtp reads one directive a line) and SQL rows: a
+    // newline in SmtpPassword would add directives, e.g. another host without TLS.
+    foreach ($data as $key => $item) {
+        if (is_string($item) && rc_has_control_character($item)) {
+            throw new RcConfigError("$name: key $key contains a control character (newline, tab, ...)");
+        }
     }
     foreach ($spec['keys'] as $key) {
         if (!isset($data[$key]) || !is_string($data[$key]) || $data[$key] === '') {
@@ -101,6 +111,12 @@ function rc_secret(string $name): string|array
         }
     }
     return $data;
+}
+
+/** ASCII control characters (C0 and DEL): never part of a key, password, name or address. */
+function rc_has_control_character(string $value): bool
+{
+    return preg_match('/[\x00-\x1F\x7F]/', $value) === 1;
 }
 
 function rc_db_auth_mode(): string

@@ -43,3 +43,56 @@ function rc_db_connect(): mysqli
     $db->set_charset('utf8mb4');
     return $db;
 }
+
+/**
+ * What REDCap's database.php must leave: every name REDCap's db_connect() reads
+ * (redcap_vX/Config/init_functions.php), read-replica names only with DB_READ_HOSTNAME.
+ * On failure the request ends with 503 and one log line naming the variable or endpoint.
+ *
+ * @return array<string, string|bool>
+ */
+function rc_redcap_connection_settings(): array
+{
+    try {
+        $main = rc_db_settings();
+        $settings = [
+            // REDCap splits "host:port" itself (remove_db_port_from_hostname/get_db_port_by_hostname).
+            'hostname' => $main['host'] . ':' . $main['port'],
+            'db' => $main['name'],
+            'username' => $main['user'],
+            'password' => $main['password'],
+            'salt' => (string) rc_secret('DB_SALT'),
+            // With $db_ssl_ca set REDCap connects through mysqli_ssl_set + mysqli_real_connect, and
+            // verifies the server certificate when $db_ssl_verify_server_cert is true.
+            'db_ssl_key' => '',
+            'db_ssl_cert' => '',
+            'db_ssl_ca' => RC_DB_CA_BUNDLE,
+            'db_ssl_capath' => '',
+            'db_ssl_cipher' => '',
+            'db_ssl_verify_server_cert' => true,
+        ];
+        if (rc_env('DB_READ_HOSTNAME') !== null) {
+            $replica = rc_db_settings(true);
+            $settings += [
+                'read_replica_hostname' => $replica['host'] . ':' . $replica['port'],
+                'read_replica_db' => $replica['name'],
+                'read_replica_username' => $replica['user'],
+                'read_replica_password' => $replica['password'],
+                'read_replica_db_ssl_key' => '',
+                'read_replica_db_ssl_cert' => '',
+                'read_replica_db_ssl_ca' => RC_DB_CA_BUNDLE,
+                'read_replica_db_ssl_capath' => '',
+                'read_replica_db_ssl_cipher' => '',
+                'read_replica_db_ssl_verify_server_cert' => true,
+            ];
+        }
+        return $settings;
+    } catch (Throwable $e) {
+        // The message names a variable or a failing endpoint, never a value.
+        rc_log('error', 'database settings unavailable', ['error' => get_class($e) . ': ' . $e->getMessage()]);
+        if (PHP_SAPI !== 'cli') {
+            http_response_code(503);
+        }
+        exit('REDCap is temporarily unavailable.');
+    }
+}

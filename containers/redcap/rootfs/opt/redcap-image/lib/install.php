@@ -10,6 +10,21 @@ declare(strict_types=1);
 require_once __DIR__ . '/db.php';
 
 const RC_LOCK_NAME = 'redcap_image_install';
+/**
+ * The image's own record that it configured this database (written in the seeding transaction).
+ * "Already configured" is decided by this marker, never by whether the first administrator still
+ * exists: administrators rename or delete site_admin. Not named redcap_*: REDCap's own tables are.
+ */
+const RC_STATE_TABLE = 'rc_image_state';
+/**
+ * Tables created last by REDCap's install.sql (redcap_v15.7.6/Resources/sql/install.sql creates its
+ * tables in alphabetical order, these two last, before its ALTER TABLE ... ADD FOREIGN KEY block).
+ * REDCap runs the statements one by one and ignores failures, so an install that stopped half way
+ * still prints "Install completed!" and exits 0: these tables show it ran to the end.
+ */
+const RC_LATE_INSTALL_TABLES = ['redcap_validation_types', 'redcap_web_service_cache'];
+/** How much of the installer's or upgrader's output reaches the log. */
+const RC_OUTPUT_TAIL = 2000;
 const RC_LOCK_WAIT_SECONDS = 900;
 const RC_READY_FLAG = '/run/redcap/ready';
 const RC_WEBROOT = '/var/www/redcap';
@@ -42,11 +57,18 @@ function rc_wait_for_database(int $waitSeconds): mysqli
     }
 }
 
+function rc_table_exists(mysqli $db, string $table): bool
+{
+    $schema = (string) rc_env('DB_NAME');
+    $stmt = $db->prepare('SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?');
+    $stmt->bind_param('ss', $schema, $table);
+    $stmt->execute();
+    return (int) $stmt->get_result()->fetch_row()[0] === 1;
+}
+
 function rc_schema_installed(mysqli $db): bool
 {
-    $name = $db->real_escape_string((string) rc_env('DB_NAME'));
-    $r = $db->query("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = '$name' AND table_name = 'redcap_config'");
-    return (int) $r->fetch_row()[0] === 1;
+    return rc_table_exists($db, 'redcap_config');
 }
 
 function rc_config_value(mysqli $db, string $field): ?string
@@ -58,46 +80,114 @@ function rc_config_value(mysqli $db, string $field): ?string
     return $row === null ? null : (string) $row[0];
 }
 
-/** REDCap's install.php in auto mode, in its own PHP process (it calls exit and prints SQL). */
-function rc_run_redcap_installer(): void
+/**
+ * REDCap's own unattended install: install.php with a GET request carrying auto=1, which REDCap
+ * 15.7.6 (redcap_vX/install.php) turns into sql=auto=1 and answers with its default settings
+ * (auth_meth_global = none, ...). Run from the PHP command line, emulating that GET, in its own
+ * process: no HTTP timeout applies (a real install takes a minute), nothing is exposed on the web
+ * while it runs (every page answers 503 until first boot is done), and its output and fatal errors
+ * are captured here. A POST would skip REDCap's defaults ($_POST stays empty).
+ *
+ * @return array{status:int,output:string,errors:string}
+ */
+function rc_run_redcap_installer(): array
 {
-    $code = '$_GET["auto"] = 1; $_GET["sql"] = 1; $_SERVER["REQUEST_METHOD"] = "POST";'
-        . ' $_SERVER["HTTP_HOST"] = "localhost"; $_SERVER["REQUEST_URI"] = "/install.php";'
-        . ' $_SERVER["PHP_SELF"] = "/install.php"; $_SERVER["SCRIPT_NAME"] = "/install.php";'
-        . ' chdir("' . RC_WEBROOT . '"); require "install.php";';
-    rc_run_webroot_php($code, 'REDCap installer');
+    return rc_run_webroot_php('install.php', 'REDCap installer');
 }
 
 /**
- * REDCap's upgrade.php in auto mode, in its own PHP process. REDCap applies an upgrade itself
- * only when it is a "fast" one (upgrade_fast_versions.txt) and the user may create, alter and
- * drop tables; otherwise it changes nothing and an administrator runs the upgrade page.
+ * REDCap's upgrade.php in auto mode (a GET with auto=1), in its own PHP process. REDCap applies an
+ * upgrade itself only when it is a "fast" one (upgrade_fast_versions.txt) and the user may create,
+ * alter and drop tables; otherwise it changes nothing and an administrator runs the upgrade page.
+ *
+ * @return array{status:int,output:string,errors:string}
  */
-function rc_run_redcap_upgrader(): string
+function rc_run_redcap_upgrader(): array
 {
-    $code = '$_GET["auto"] = 1; $_SERVER["REQUEST_METHOD"] = "GET";'
-        . ' $_SERVER["HTTP_HOST"] = "localhost"; $_SERVER["REQUEST_URI"] = "/upgrade.php?auto=1";'
-        . ' $_SERVER["PHP_SELF"] = "/upgrade.php"; $_SERVER["SCRIPT_NAME"] = "/upgrade.php";'
-        . ' chdir("' . RC_WEBROOT . '"); require "upgrade.php";';
-    return rc_run_webroot_php($code, 'REDCap upgrader');
+    return rc_run_webroot_php('upgrade.php', 'REDCap upgrader');
 }
 
-/** Runs PHP code in the web root in a child process; returns the tail of its output. */
-function rc_run_webroot_php(string $code, string $what): string
+/**
+ * Runs one of REDCap's web-root scripts as a GET with auto=1 from the command line. REDCap calls
+ * error_reporting(0), which silences even fatal errors; a shutdown function prints the last error
+ * to stderr anyway (error_get_last() records errors whatever error_reporting says).
+ *
+ * @return array{status:int,output:string,errors:string}
+ */
+function rc_run_webroot_php(string $script, string $what): array
 {
-    $proc = proc_open([PHP_BINARY, '-d', 'display_errors=stderr', '-r', $code], [1 => ['pipe', 'w'], 2 => ['pipe', 'w']], $pipes, RC_WEBROOT);
+    $code = 'register_shutdown_function(static function (): void {'
+        . ' $e = error_get_last();'
+        . ' if ($e !== null && ($e["type"] & (E_ERROR | E_PARSE | E_CORE_ERROR | E_COMPILE_ERROR | E_USER_ERROR | E_RECOVERABLE_ERROR))) {'
+        . ' fwrite(STDERR, "PHP fatal error: " . $e["message"] . " in " . $e["file"] . ":" . $e["line"] . "\n"); } });'
+        . ' $_GET = ["auto" => "1"]; $_REQUEST = $_GET; $_POST = [];'
+        . ' $_SERVER["REQUEST_METHOD"] = "GET"; $_SERVER["HTTP_HOST"] = $_SERVER["SERVER_NAME"] = "localhost";'
+        . ' $_SERVER["SERVER_PORT"] = "443"; $_SERVER["HTTPS"] = "on"; $_SERVER["QUERY_STRING"] = "auto=1";'
+        . ' $_SERVER["REQUEST_URI"] = "/' . $script . '?auto=1";'
+        . ' $_SERVER["PHP_SELF"] = $_SERVER["SCRIPT_NAME"] = "/' . $script . '";'
+        . ' $_SERVER["SCRIPT_FILENAME"] = "' . RC_WEBROOT . '/' . $script . '";'
+        . ' chdir("' . RC_WEBROOT . '"); require "' . $script . '";';
+    $args = [PHP_BINARY, '-d', 'display_errors=stderr', '-d', 'log_errors=0', '-d', 'error_reporting=E_ALL', '-r', $code];
+    $proc = proc_open($args, [0 => ['file', '/dev/null', 'r'], 1 => ['pipe', 'w'], 2 => ['pipe', 'w']], $pipes, RC_WEBROOT);
     if (!is_resource($proc)) {
         throw new RcInstallError("could not start $what");
     }
-    $out = stream_get_contents($pipes[1]);
-    $err = stream_get_contents($pipes[2]);
+    // Both pipes are read to the end without blocking each other: stderr can be long too.
+    stream_set_blocking($pipes[1], false);
+    stream_set_blocking($pipes[2], false);
+    $out = $err = '';
+    while (!feof($pipes[1]) || !feof($pipes[2])) {
+        $read = array_filter([$pipes[1], $pipes[2]], static fn ($p) => !feof($p));
+        $write = $except = null;
+        if (stream_select($read, $write, $except, 5) === false) {
+            break;
+        }
+        foreach ($read as $pipe) {
+            $chunk = (string) fread($pipe, 65536);
+            if ($pipe === $pipes[1]) {
+                $out = substr($out . $chunk, -8 * RC_OUTPUT_TAIL);
+            } else {
+                $err = substr($err . $chunk, -8 * RC_OUTPUT_TAIL);
+            }
+        }
+    }
     fclose($pipes[1]);
     fclose($pipes[2]);
     $status = proc_close($proc);
-    if ($status !== 0) {
-        throw new RcInstallError("$what exited with $status: " . substr(trim((string) $err ?: (string) $out), -500));
+    $result = ['status' => $status, 'output' => rc_tail($out), 'errors' => rc_tail($err)];
+    // REDCap exits 0 whatever happens: its words are logged every time, and the caller judges the
+    // database, never the exit status.
+    rc_log($status === 0 && $result['errors'] === '' ? 'info' : 'warning', "$what finished", [
+        'exit_status' => $status, 'output' => $result['output'], 'errors' => $result['errors']]);
+    return $result;
+}
+
+/** The last RC_OUTPUT_TAIL characters, tags and blank runs squeezed (REDCap may answer HTML). */
+function rc_tail(string $text): string
+{
+    $text = trim((string) preg_replace('/\s+/', ' ', strip_tags($text)));
+    return strlen($text) > RC_OUTPUT_TAIL ? '...' . substr($text, -RC_OUTPUT_TAIL) : $text;
+}
+
+/**
+ * After REDCap's installer: the schema, the version row and the tables install.sql creates last.
+ * Throws naming what is missing (the installer's own output was logged just before).
+ */
+function rc_check_install(mysqli $db): void
+{
+    if (!rc_schema_installed($db)) {
+        throw new RcInstallError('REDCap installer finished but redcap_config does not exist (its output is logged above)');
     }
-    return substr(trim((string) $out), -300);
+    $missing = array_values(array_filter(RC_LATE_INSTALL_TABLES, static fn ($t) => !rc_table_exists($db, $t)));
+    if ($missing) {
+        throw new RcInstallError('REDCap installer stopped part way: tables created late in install.sql are missing: '
+            . implode(', ', $missing) . ' (its output is logged above)');
+    }
+    $version = rc_config_value($db, 'redcap_version');
+    if ($version !== rc_image_version()) {
+        throw new RcInstallError('REDCap installer finished but redcap_version is ' . var_export($version, true)
+            . ', not this image\'s ' . rc_image_version() . ' (its output is logged above)');
+    }
 }
 
 /**
@@ -123,7 +213,7 @@ function rc_upgrade_database(mysqli $db, string $installed): string
         rc_log('info', 'REDCap upgraded unattended', ['from' => $installed, 'to' => $image]);
     } else {
         rc_log('warning', 'REDCap did not upgrade unattended (not a fast upgrade): an administrator must run upgrade.php from an AdminCidrs address', [
-            'database_version' => $after, 'image_version' => $image, 'upgrader' => $said]);
+            'database_version' => $after, 'image_version' => $image, 'upgrader' => $said['output']]);
     }
     return $after;
 }
@@ -184,17 +274,39 @@ function rc_seed_admin(mysqli $db): string
         . ' ON DUPLICATE KEY UPDATE password = VALUES(password), password_salt = VALUES(password_salt), legacy_hash = 0, temp_pwd = 1');
     $stmt->bind_param('sss', $user, $hash, $salt);
     $stmt->execute();
+    // A real address in place of install_data.sql's sample one (joe.user@projectredcap.org in
+    // REDCap 15.7.6): REDCap's password recovery page needs no login and mails a reset link there.
+    $email = (string) rc_env('REDCAP_ADMIN_EMAIL');
+    $stmt = $db->prepare('UPDATE redcap_user_information SET user_email = ? WHERE username = ?');
+    $stmt->bind_param('ss', $email, $user);
+    $stmt->execute();
     return $user;
 }
 
-/** Whether the stack's administrator has a table login: written only by seeding, with table auth. */
-function rc_admin_login_exists(mysqli $db): bool
+/** The image's marker table; created outside any transaction (DDL commits implicitly). */
+function rc_ensure_state_table(mysqli $db): void
 {
-    $user = rc_secret('REDCAP_ADMIN_SECRET')['username'];
-    $stmt = $db->prepare('SELECT 1 FROM redcap_auth WHERE username = ?');
-    $stmt->bind_param('s', $user);
+    $db->query('CREATE TABLE IF NOT EXISTS `' . RC_STATE_TABLE . '` (`name` varchar(64) NOT NULL,'
+        . ' `value` varchar(255) NOT NULL, `updated_at` datetime NOT NULL DEFAULT CURRENT_TIMESTAMP,'
+        . ' PRIMARY KEY (`name`)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci'
+        . " COMMENT='Written by the REDCap container image: configured = first boot seeded this database'");
+}
+
+/** When (and by which image version) this database was configured, or null. */
+function rc_configured_marker(mysqli $db): ?string
+{
+    $r = $db->query('SELECT `value` FROM `' . RC_STATE_TABLE . "` WHERE `name` = 'configured'");
+    $row = $r->fetch_row();
+    return $row === null ? null : (string) $row[0];
+}
+
+function rc_write_configured_marker(mysqli $db, string $how): void
+{
+    $value = $how . ' by image ' . rc_image_version() . ' at ' . gmdate('Y-m-d\TH:i:s\Z');
+    $stmt = $db->prepare('INSERT INTO `' . RC_STATE_TABLE . "` (`name`, `value`) VALUES ('configured', ?)"
+        . ' ON DUPLICATE KEY UPDATE `value` = VALUES(`value`), `updated_at` = CURRENT_TIMESTAMP');
+    $stmt->bind_param('s', $value);
     $stmt->execute();
-    return $stmt->get_result()->fetch_row() !== null;
 }
 
 function rc_random_salt(int $length): string
@@ -223,22 +335,26 @@ function rc_first_boot(int $waitSeconds): string
             rc_log('info', 'schema absent: running REDCap\'s unattended installer', ['version' => rc_image_version()]);
             $started = microtime(true);
             rc_run_redcap_installer();
-            if (!rc_schema_installed($db)) {
-                throw new RcInstallError('REDCap installer finished but redcap_config does not exist');
-            }
+            // Judged by what it did, not by its exit status (always 0).
+            rc_check_install($db);
             rc_log('info', 'REDCap installed', ['seconds' => round(microtime(true) - $started, 2)]);
             $outcome = 'installed';
         }
+        rc_ensure_state_table($db);
+        $marker = rc_configured_marker($db);
         $auth = rc_config_value($db, 'auth_meth_global');
-        if (($auth === null || $auth === 'none') && rc_admin_login_exists($db)) {
-            // Seeding committed on an earlier boot (its administrator login is there) and someone
-            // set authentication "none" since: lock REDCap again and change nothing else, so the
-            // administrators' password, the rotated S3 key and their settings all stay.
-            rc_set_config($db, 'auth_meth_global', 'table');
-            rc_log('warning', 'authentication was none on a configured REDCap: set back to table, nothing else changed');
-            $outcome = 'relocked';
+        if ($marker !== null) {
+            if ($auth === null || $auth === 'none') {
+                // Configured on an earlier boot, and someone set authentication "none" since (in the
+                // Control Center, or in the database): lock REDCap again at every start and change
+                // nothing else, so passwords, the rotated S3 key and every setting stay.
+                rc_set_config($db, 'auth_meth_global', 'table');
+                rc_log('warning', 'authentication was none on a configured REDCap: set back to table, nothing else changed');
+                $outcome = 'relocked';
+            }
         } elseif ($auth === null || $auth === 'none') {
-            // Right after install, or when an earlier boot died before seeding committed.
+            // Right after install, or when an earlier boot died before seeding committed: seed, and
+            // write the marker in the same transaction.
             $db->begin_transaction();
             try {
                 $rows = rc_seed_rows();
@@ -246,6 +362,7 @@ function rc_first_boot(int $waitSeconds): string
                     rc_set_config($db, $field, $value);
                 }
                 $admin = rc_seed_admin($db);
+                rc_write_configured_marker($db, 'seeded');
                 $db->commit();
             } catch (Throwable $e) {
                 $db->rollback();
@@ -253,6 +370,11 @@ function rc_first_boot(int $waitSeconds): string
             }
             rc_log('info', 'redcap_config seeded', ['rows' => array_keys($rows), 'administrator' => $admin]);
             $outcome = $outcome === 'installed' ? 'installed' : 'seeded';
+        } else {
+            // Authentication already set but no marker: a REDCap configured before the image kept
+            // one (or by hand). Take it as it is; seeding would overwrite an administrator's work.
+            rc_write_configured_marker($db, 'adopted');
+            rc_log('warning', 'REDCap was configured without the image\'s marker: adopted as it is, nothing changed');
         }
         // The stack owns the replica switch: it follows DbReaderCount on every boot.
         rc_set_config($db, 'read_replica_enable', rc_env('DB_READ_HOSTNAME') !== null ? '1' : '0');
