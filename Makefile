@@ -118,8 +118,8 @@ clean: ## Remove build output and environments
 	rm -rf .aws-sam $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache
 
 .PHONY: local
-local: $(VENV)/.installed ## Run every Lambda's real handler against local emulators (COMPUTE=EcsExpress for the Express path)
-	PYTHONPATH=layers/shared:tests $(PY) -m local.run $(if $(COMPUTE),--compute $(COMPUTE))
+local: $(VENV)/.installed ## Run every Lambda's real handler against local emulators (COMPUTE=EcsExpress, DNS=CreateZone|External)
+	PYTHONPATH=layers/shared:tests $(PY) -m local.run $(if $(COMPUTE),--compute $(COMPUTE)) $(if $(DNS),--dns $(DNS))
 
 .PHONY: cost
 cost: $(VENV)/.installed ## Monthly cost per environment and compute type; rewrites README.md's table

@@ -7,8 +7,9 @@ each handler as Lambda would, prints what happened, and exits non-zero if any
 step failed. Everything it started is stopped on the way out, also after a
 failure or Ctrl-C.
 
-Usage: make local [COMPUTE=EcsExpress]
-  (or: PYTHONPATH=layers/shared:tests .venv/bin/python -m local.run [-v] [--compute EcsExpress] [--break SERVICE])
+Usage: make local [COMPUTE=EcsExpress] [DNS=CreateZone|External]
+  (or: PYTHONPATH=layers/shared:tests .venv/bin/python -m local.run [-v] [--compute EcsExpress]
+       [--dns External] [--break SERVICE])
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             ("MAKE_LOCAL_BREAK", "--break"),
             ("MAKE_LOCAL_ONLY", "--only"),
             ("MAKE_LOCAL_COMPUTE", "--compute"),
+            ("MAKE_LOCAL_DNS", "--dns"),
         ):
             for value in filter(None, os.environ.get(var, "").split(",")):
                 argv += [flag, value.strip()]
@@ -59,6 +61,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         choices=["AppRunner", "EcsExpress"],
         default="AppRunner",
         help="the template's ComputeType to run against (make local COMPUTE=EcsExpress)",
+    )
+    parser.add_argument(
+        "--dns",
+        choices=["CreateZone", "External"],
+        default="CreateZone",
+        help="the template's DnsMode (make local DNS=External); External runs on ECS Express only",
     )
     parser.add_argument(
         "--only",
@@ -81,6 +89,9 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"make local: unknown area(s) {sorted(unknown)}; choose from {list(SCENARIOS)}", file=sys.stderr)
         return 2
+    if args.dns != "CreateZone" and args.compute != "EcsExpress":
+        print("make local: DNS=External runs with COMPUTE=EcsExpress only", file=sys.stderr)
+        return 2
     signal.signal(signal.SIGTERM, _sigterm)
     install_network_guard()
     out = sys.stdout
@@ -90,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     install_routers()
     try:
         with ExitStack() as stack:
-            local = Local.start(stack, run, broken=args.broken, compute=args.compute)
+            local = Local.start(stack, run, broken=args.broken, compute=args.compute, dns=args.dns)
             if local is not None:
                 for name, scenario in SCENARIOS.items():
                     if not args.only or name in args.only:

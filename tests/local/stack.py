@@ -106,7 +106,10 @@ class Stack:
             if key == "Fn::Sub":
                 text, extra = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1])
                 local = {k: self.value(v, where) for k, v in extra.items()}
-                return _SUB_RE.sub(lambda m: local.get(m.group(1)) or self._ref(m.group(1), where), text)
+                # A variable may resolve to "" (an empty !If branch): look it up by name, not truthiness.
+                return _SUB_RE.sub(
+                    lambda m: local[m.group(1)] if m.group(1) in local else self._ref(m.group(1), where), text
+                )
             if key == "Fn::Join":
                 sep, items = arg
                 return str(sep).join(self.value(v, where) for v in items)

@@ -115,7 +115,13 @@ def test_each_compute_type_has_exactly_its_resources_and_no_dangling_reference(
     # Each compute type has its own custom-domain resources; the outputs are the same on both.
     domain = dns != "no-domain"
     assert ("AppRunnerCustomDomain" in resources) is (domain and compute == "AppRunner")
-    express_domain = {"ExpressCertificate", "ExpressListenerCertificate", "ExpressHostHeader"}
+    express_domain = {
+        "ExpressHostHeader",
+        "ExpressCertificateIssuedRule",
+        "ExpressCertificateReconcileRule",
+        "ExpressCertificateIssuedPermission",
+        "ExpressCertificateReconcilePermission",
+    }
     assert (express_domain <= set(resources)) is (domain and compute == "EcsExpress")
     assert not (express_domain & set(resources)) or compute == "EcsExpress"
     assert ("ExpressDomainRecords" in resources) is (
@@ -285,33 +291,43 @@ def test_waf_cron_and_rotation_follow_the_compute(compute: str) -> None:
 
 @pytest.mark.parametrize("dns", ["external", "create-zone", "existing-zone"])
 @pytest.mark.parametrize("www", ["false", "true"])
-def test_express_custom_domain_certificate_listener_rule_and_records(dns: str, www: str) -> None:
+def test_express_custom_domain_never_waits_for_acm_and_activates_on_events(dns: str, www: str) -> None:
+    """Issue 17 item 2: nothing in the stack waits for DNS validation (a created zone is not delegated yet)."""
     rendered = Rendered(ComputeType="EcsExpress", ImageUri=IMAGE, EnableWwwSubdomain=www, **DNS[dns])
     hosts = [DOMAIN, f"www.{DOMAIN}"] if www == "true" else [DOMAIN]
-    cert = rendered.props("ExpressCertificate")
-    assert cert["DomainName"] == DOMAIN
-    assert cert["ValidationMethod"] == "DNS"
-    assert [cert["DomainName"], *cert.get("SubjectAlternativeNames", [])] == [
-        h if h == DOMAIN else {"Fn::Sub": "www.${DomainName}"} for h in hosts
-    ]
-    managed = dns != "external"
-    # A managed zone: CloudFormation writes and waits for the validation records; External: you do.
-    assert ("DomainValidationOptions" in cert) is managed
-    listener = rendered.props("ExpressListenerCertificate")
-    assert listener["ListenerArn"] == {
-        "Fn::GetAtt": ["ExpressService", "ECSManagedResourceArns.IngressPath.ListenerArn"]
-    }
-    assert listener["Certificates"] == [{"CertificateArn": {"Ref": "ExpressCertificate"}}]
+    # CloudFormation's certificate resource stays CREATE_IN_PROGRESS until ACM issues it.
+    assert not rendered.of_type("AWS::CertificateManager::Certificate")
+    assert not rendered.of_type("AWS::ElasticLoadBalancingV2::ListenerCertificate")
     header = rendered.resource("ExpressHostHeader")
     props = header["Properties"]
     assert header["Type"] == "Custom::ExpressHostHeader"
-    assert props["ListenerRuleArn"] == {
-        "Fn::GetAtt": ["ExpressService", "ECSManagedResourceArns.IngressPath.ListenerRuleArn"]
-    }
+    ingress = "ECSManagedResourceArns.IngressPath"
+    assert props["ListenerRuleArn"] == {"Fn::GetAtt": ["ExpressService", f"{ingress}.ListenerRuleArn"]}
+    assert props["ListenerArn"] == {"Fn::GetAtt": ["ExpressService", f"{ingress}.ListenerArn"]}
     assert props["HostNames"] == [h if h == DOMAIN else {"Fn::Sub": "www.${DomainName}"} for h in hosts]
+    managed = dns != "external"
+    zone = {"Ref": "HostedZone"} if dns == "create-zone" else ("Z0123456789ABC" if managed else "")
+    # The zone the validation records go into; referencing it orders this resource's Delete first.
+    assert props["HostedZoneId"] == zone
     # Re-applied after every Express update.
     assert props["ServiceRevision"] == {"Fn::GetAtt": ["ExpressService", "UpdatedAt"]}
-    assert set(header["DependsOn"]) == {"ExpressHostHeaderLogGroup", "ExpressListenerCertificate"}
+    assert header["DependsOn"] == "ExpressHostHeaderLogGroup"
+    # Activation: ACM's event and a schedule, both with the resource's properties as input.
+    issued = rendered.props("ExpressCertificateIssuedRule")
+    assert issued["EventPattern"] == {"source": ["aws.acm"], "detail-type": ["ACM Certificate Available"]}
+    schedule = rendered.props("ExpressCertificateReconcileRule")
+    assert schedule["ScheduleExpression"] == "rate(15 minutes)"
+    for rule_id in ("ExpressCertificateIssuedRule", "ExpressCertificateReconcileRule"):
+        rule = rendered.resource(rule_id)
+        # Deleted before the custom resource: nothing re-attaches the certificate during its Delete.
+        assert rule["DependsOn"] == "ExpressHostHeader"
+        (target,) = rule["Properties"]["Targets"]
+        assert target["Arn"] == {"Fn::GetAtt": ["ExpressHostHeaderFunction", "Arn"]}
+        text, variables = target["Input"]["Fn::Sub"]
+        for key in ("StackId", "ListenerRuleArn", "ListenerArn", "LoadBalancerArn", "HostNames", "HostedZoneId"):
+            assert f'"{key}": ' in text, (rule_id, key)
+        assert variables["Zone"] == (zone if managed else "")
+        assert variables["Rule"] == props["ListenerRuleArn"]
     outputs = rendered.outputs
     assert outputs["CustomDomainTarget"]["Value"] == {"Fn::GetAtt": ["ExpressHostHeader", "DNSName"]}
     assert outputs["CustomDomainValidationRecords"]["Value"] == {
@@ -328,18 +344,58 @@ def test_express_custom_domain_certificate_listener_rule_and_records(dns: str, w
             }
 
 
-def test_express_domain_function_may_change_only_this_services_rule() -> None:
+def test_the_outputs_tell_the_administrator_what_to_delegate() -> None:
     rendered = Rendered(ComputeType="EcsExpress", ImageUri=IMAGE, **DNS["create-zone"])
-    statements = rendered.function_statements("ExpressHostHeaderFunction")
-    writes = [s for s in statements if s["Resource"] != "*"]
-    reads = [s for s in statements if s["Resource"] == "*"]
-    # Describe* of Elastic Load Balancing has no resource-level permissions; nothing else is on "*".
-    assert all(a.startswith("elasticloadbalancing:Describe") for s in reads for a in s["Action"])
-    rule = {"Fn::GetAtt": ["ExpressService", "ECSManagedResourceArns.IngressPath.ListenerRuleArn"]}
-    assert {tuple(s["Action"]) if isinstance(s["Action"], list) else (s["Action"],): s["Resource"] for s in writes} == {
-        ("elasticloadbalancing:ModifyRule", "elasticloadbalancing:AddTags", "elasticloadbalancing:RemoveTags"): rule,
-        ("acm:DescribeCertificate",): {"Ref": "ExpressCertificate"},
+    outputs = rendered.outputs
+    assert outputs["NameServers"]["Value"] == {"Fn::Join": [",", {"Fn::GetAtt": ["HostedZone", "NameServers"]}]}
+    assert "delegate" in outputs["NameServers"]["Description"].lower()
+    assert "ISSUED" in outputs["CustomDomainStatus"]["Description"]
+
+
+def _actions(statement: dict[str, Any]) -> tuple[str, ...]:
+    action = statement["Action"]
+    return tuple(action) if isinstance(action, list) else (action,)
+
+
+def test_express_domain_function_may_change_only_this_stacks_rule_listener_certificates_and_records() -> None:
+    rendered = Rendered(ComputeType="EcsExpress", ImageUri=IMAGE, **DNS["create-zone"])
+    statements = {s["Sid"]: s for s in rendered.function_statements("ExpressHostHeaderFunction")}
+    ingress = "ECSManagedResourceArns.IngressPath"
+    assert statements["HostNamesOnThisServicesRuleOnly"]["Resource"] == {
+        "Fn::GetAtt": ["ExpressService", f"{ingress}.ListenerRuleArn"]
     }
+    assert statements["CertificatesOnThisServicesListenerOnly"]["Resource"] == {
+        "Fn::GetAtt": ["ExpressService", f"{ingress}.ListenerArn"]
+    }
+    # "*" only where the action has no resource type (Describe*, RequestCertificate, tagging a request).
+    on_star = {a for s in statements.values() if s["Resource"] == "*" for a in _actions(s)}
+    assert on_star == {
+        "elasticloadbalancing:DescribeRules",
+        "elasticloadbalancing:DescribeTags",
+        "elasticloadbalancing:DescribeLoadBalancers",
+        "elasticloadbalancing:DescribeListenerCertificates",
+        "acm:RequestCertificate",
+        "acm:AddTagsToCertificate",
+    }
+    stack_tag = {"aws:RequestTag/redcap-ctl:stack": {"Ref": "AWS::StackId"}}
+    request = statements["RequestOnlyThisStacksDnsValidatedCertificate"]["Condition"]
+    assert request["StringEquals"] == {**stack_tag, "acm:ValidationMethod": "DNS"}
+    assert request["ForAllValues:StringEquals"]["acm:DomainNames"] == [DOMAIN]
+    assert statements["TagTheRequestWithThisStack"]["Condition"]["StringEquals"] == stack_tag
+    own = statements["OnlyThisStacksCertificates"]
+    assert set(_actions(own)) == {"acm:DescribeCertificate", "acm:DeleteCertificate"}
+    assert own["Condition"] == {"StringEquals": {"aws:ResourceTag/redcap-ctl:stack": {"Ref": "AWS::StackId"}}}
+    write = statements["WriteOnlyValidationCnames"]
+    assert write["Condition"]["ForAllValues:StringEquals"] == {
+        "route53:ChangeResourceRecordSetsRecordTypes": ["CNAME"],
+        "route53:ChangeResourceRecordSetsActions": ["CREATE", "DELETE"],
+    }
+    assert write["Condition"]["ForAllValues:StringLike"] == {
+        "route53:ChangeResourceRecordSetsNormalizedRecordNames": [{"Fn::Sub": "_*.${DomainName}"}]
+    }
+    external = Rendered(ComputeType="EcsExpress", ImageUri=IMAGE, **DNS["external"])
+    sids = {s["Sid"] for s in external.function_statements("ExpressHostHeaderFunction")}
+    assert not {"WriteOnlyValidationCnames", "ReadTheZonesValidationRecords"} & sids
     log_group = rendered.props("ExpressHostHeaderLogGroup")
     assert log_group["KmsKeyId"] == {"Fn::GetAtt": ["KmsKey", "Arn"]}
     assert log_group["LogGroupName"] == {"Fn::Sub": "/aws/lambda/${AWS::StackName}/ExpressHostHeaderFunction"}

@@ -191,6 +191,11 @@ class ExpressService:
             RuleArn=self.rule_arn, Conditions=[{"Field": "host-header", "HostHeaderConfig": {"Values": hosts}}]
         )
 
+    def listener_certificates(self) -> list[str]:
+        """Certificates on the HTTPS listener besides its default (Express's own endpoint certificate)."""
+        described = self.elbv2.describe_listener_certificates(ListenerArn=self.listener_arn)["Certificates"]
+        return [str(c["CertificateArn"]) for c in described if not c.get("IsDefault")]
+
     def deployment_ids(self) -> list[str]:
         service = self.ecs.describe_services(cluster=self.cluster, services=[self.service_arn])["services"][0]
         return [str(d["id"]) for d in service["deployments"]]
