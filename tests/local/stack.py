@@ -112,6 +112,8 @@ class Stack:
                 )
             if key == "Fn::Join":
                 sep, items = arg
+                if not isinstance(items, list):  # a list-valued attribute (one value locally)
+                    return self.value(items, where)
                 return str(sep).join(self.value(v, where) for v in items)
             if key == "Fn::Select" and isinstance(arg[1], dict) and "Fn::Split" in arg[1]:
                 sep, text = arg[1]["Fn::Split"]

@@ -146,6 +146,86 @@ def test_the_container_contract_is_identical_on_both_compute_types() -> None:
     assert len(names) == len(set(names))
 
 
+def test_infrastructure_role_trusts_ecs_in_the_form_aws_documents() -> None:
+    """Issue 17 item 4(c): no condition AWS does not document for this role (docs/compute.md)."""
+    role = render("EcsExpress").props("ExpressInfrastructureRole")
+    assert role["AssumeRolePolicyDocument"]["Statement"] == [
+        {"Effect": "Allow", "Principal": {"Service": "ecs.amazonaws.com"}, "Action": "sts:AssumeRole"}
+    ]
+    assert role["ManagedPolicyArns"] == [
+        {
+            "Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/"
+            "AmazonECSInfrastructureRoleforExpressGatewayServices"
+        }
+    ]
+
+
+def test_tasks_reach_every_aws_service_they_need_without_a_public_ip() -> None:
+    """Issue 17 item 4(a): ECR (API and layers), CloudWatch Logs, S3, Secrets Manager and SES SMTP."""
+    express = render("EcsExpress")
+    endpoints = {
+        r["Properties"]["ServiceName"]["Fn::Sub"]: r["Properties"]
+        for r in express.of_type("AWS::EC2::VPCEndpoint").values()
+    }
+    interface = {
+        name.rsplit(".", 1)[-1] if "ecr" not in name else name.split("}.", 1)[1]: props
+        for name, props in endpoints.items()
+        if props["VpcEndpointType"] == "Interface"
+    }
+    assert set(interface) == {"secretsmanager", "ecr.api", "ecr.dkr", "logs", "email-smtp"}
+    for name, props in interface.items():
+        assert props["PrivateDnsEnabled"] is True, name
+        assert props["SubnetIds"] == [{"Ref": "PrivateSubnet1"}, {"Ref": "PrivateSubnet2"}], name
+    https = express.props("EndpointSecurityGroup")["SecurityGroupIngress"]
+    assert [(r["FromPort"], r["CidrIp"]) for r in https] == [(443, {"Fn::GetAtt": ["Vpc", "CidrBlock"]})]
+    for name in ("ecr.api", "ecr.dkr", "logs", "secretsmanager"):
+        assert interface[name]["SecurityGroupIds"] == [{"Ref": "EndpointSecurityGroup"}], name
+    assert interface["email-smtp"]["SecurityGroupIds"] == [{"Ref": "ExpressSmtpEndpointSecurityGroup"}]
+    smtp = express.props("ExpressSmtpEndpointSecurityGroup")["SecurityGroupIngress"]
+    assert [(r["FromPort"], r["ToPort"], r["CidrIp"]) for r in smtp] == [
+        (587, 587, {"Fn::GetAtt": ["Vpc", "CidrBlock"]})
+    ]
+    # The container's SMTP host is the name the endpoint's private DNS answers for.
+    container = {e["Name"]: e.get("Value") for e in express.props("ExpressService")["PrimaryContainer"]["Environment"]}
+    assert container["SES_SMTP_HOST"] == {"Fn::Sub": "email-smtp.${AWS::Region}.amazonaws.com"}
+    assert container["SES_SMTP_PORT"] == "587"
+    # S3 (and ECR's image layers in S3) through the gateway endpoint on the tasks' route table.
+    gateway = next(p for p in endpoints.values() if p["VpcEndpointType"] == "Gateway")
+    assert {"Ref": "PublicRouteTable"} in gateway["RouteTableIds"]
+    # The tasks' own egress admits HTTPS and SMTP to those endpoints.
+    egress = express.props("ExpressTaskSecurityGroup")["SecurityGroupEgress"]
+    assert {(r["FromPort"], r["ToPort"]) for r in egress} >= {(443, 443), (587, 587)}
+    # App Runner keeps its endpoints as they were (its egress is the NAT gateways).
+    app_runner = render("AppRunner")
+    names = {r["Properties"]["ServiceName"]["Fn::Sub"] for r in app_runner.of_type("AWS::EC2::VPCEndpoint").values()}
+    assert names == {"com.amazonaws.${AWS::Region}.s3", "com.amazonaws.${AWS::Region}.secretsmanager"}
+    gateway = next(
+        iter(
+            r
+            for r in app_runner.of_type("AWS::EC2::VPCEndpoint").values()
+            if r["Properties"]["VpcEndpointType"] == "Gateway"
+        )
+    )
+    assert {"Ref": "PublicRouteTable"} not in gateway["Properties"]["RouteTableIds"]
+
+
+def test_the_load_balancer_reaches_the_tasks_whatever_group_express_adds() -> None:
+    """Issue 17 item 4(b): the tasks' own group admits the container port from the ALB's subnets."""
+    express = render("EcsExpress")
+    to_tasks = [
+        r["Properties"]
+        for r in express.of_type("AWS::EC2::SecurityGroupIngress").values()
+        if r["Properties"]["GroupId"] == {"Ref": "ExpressTaskSecurityGroup"}
+    ]
+    port = express.props("ExpressService")["PrimaryContainer"]["ContainerPort"]
+    assert sorted((str(r["CidrIp"]), r["FromPort"], r["ToPort"]) for r in to_tasks) == sorted(
+        (str({"Fn::GetAtt": [subnet, "CidrBlock"]}), port, port) for subnet in ("PublicSubnet1", "PublicSubnet2")
+    )
+    # The service's subnets are those two: the ALB Express creates sits in them.
+    network = express.props("ExpressService")["NetworkConfiguration"]
+    assert network["Subnets"] == [{"Ref": "PublicSubnet1"}, {"Ref": "PublicSubnet2"}]
+
+
 def test_task_role_carries_exactly_the_app_runner_runtime_grants() -> None:
     instance = render("AppRunner").props("AppRunnerInstanceRole")["Policies"]
     task = render("EcsExpress").props("ExpressTaskRole")["Policies"]
@@ -254,6 +334,7 @@ def test_express_entry_is_public_and_the_database_admits_only_the_tasks() -> Non
     network = rendered.props("ExpressService")["NetworkConfiguration"]
     assert network["Subnets"] == [{"Ref": "PublicSubnet1"}, {"Ref": "PublicSubnet2"}]
     assert network["SecurityGroups"] == [{"Ref": "ExpressTaskSecurityGroup"}]
+    # Its ingress rules are separate resources (test_the_load_balancer_reaches_the_tasks_...).
     assert "SecurityGroupIngress" not in rendered.props("ExpressTaskSecurityGroup")
     ingress = list(rendered.of_type("AWS::EC2::SecurityGroupIngress").values())
     to_db = [i["Properties"] for i in ingress if i["Properties"]["GroupId"] == {"Ref": "DbSecurityGroup"}]
@@ -427,8 +508,10 @@ def test_the_canary_rule_is_the_same_on_both_paths_and_follows_every_express_upd
         | {
             "Cluster": "redcap-express",
             "ServiceArn": "arn:aws:ecs:us-east-1:123456789012:service/redcap-express/redcap",
+            "ManagedAlarmArns": ["arn:aws:cloudwatch:us-east-1:123456789012:alarm:redcap-rollback"],
         }
     )
+    assert parsed.managed_alarms == {"redcap-rollback"}
     assert parsed.rule == express_canary.Rule(server_error_percent=1, client_error_percent=12.5, min_client_errors=5)
     assert props["ServiceRevision"] == {"Fn::GetAtt": ["ExpressService", "UpdatedAt"]}
     assert props["ServiceArn"] == {"Fn::GetAtt": ["ExpressService", "ServiceArn"]}
@@ -448,13 +531,16 @@ def test_the_canary_function_reads_this_service_and_writes_only_alarms() -> None
     by_action = {
         tuple(s["Action"]) if isinstance(s["Action"], list) else (s["Action"],): s["Resource"] for s in statements
     }
+    managed = {"Fn::GetAtt": ["ExpressService", "ECSManagedResourceArns.MetricAlarms"]}
     assert by_action == {
         ("ecs:DescribeServices",): {"Fn::GetAtt": ["ExpressService", "ServiceArn"]},
-        # Express names the alarm at run time: alarms of this account and Region, nothing else.
-        ("cloudwatch:DescribeAlarms", "cloudwatch:PutMetricAlarm"): {
-            "Fn::Sub": "arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:*"
-        },
+        # Issue 17 item 5: only the alarms Express manages for this service, never alarm:*.
+        ("cloudwatch:DescribeAlarms", "cloudwatch:PutMetricAlarm"): managed,
     }
+    # The code checks the same list, from the resource's properties and from its environment.
+    assert rendered.props("ExpressCanaryAlarm")["ManagedAlarmArns"] == managed
+    env = rendered.props("ExpressCanaryAlarmFunction")["Environment"]["Variables"]
+    assert env["EXPRESS_MANAGED_ALARMS"] == {"Fn::Join": [",", managed]}
     log_group = rendered.props("ExpressCanaryAlarmLogGroup")
     assert log_group["KmsKeyId"] == {"Fn::GetAtt": ["KmsKey", "Arn"]}
     assert log_group["LogGroupName"] == {"Fn::Sub": "/aws/lambda/${AWS::StackName}/ExpressCanaryAlarmFunction"}
@@ -472,3 +558,31 @@ def test_express_pays_for_no_nat_and_names_no_egress_address(env: str) -> None:
     assert subnets == [{"Ref": "PublicSubnet1"}, {"Ref": "PublicSubnet2"}]
     app_runner = render("AppRunner", env=env)
     assert len(app_runner.props("WafRedcapEgressIpSet")["Addresses"]) == (2 if env == "prod" else 1)
+
+
+def test_compute_md_cites_every_express_behaviour_the_template_relies_on() -> None:
+    """Issue 17 item 4: each behaviour in docs/compute.md's table is cited, and what it names exists."""
+    from testkit import ROOT
+
+    text = (ROOT / "docs" / "compute.md").read_text(encoding="utf-8")
+    table = text[text.index("### What the template relies on from Express") : text.index("## Custom domain on Express")]
+    rows = [line for line in table.splitlines() if line.startswith("| (") or line.startswith("| Which alarms")]
+    assert len(rows) == 5
+    for row in rows:
+        assert "](https://" in row, row  # every behaviour has a source
+    express = render("EcsExpress")
+    named = set(re.findall(r"`(Express[A-Za-z0-9]+)(?:/\d)?`", table))
+    assert named >= {
+        "ExpressEcrApiEndpoint",
+        "ExpressEcrDkrEndpoint",
+        "ExpressLogsEndpoint",
+        "ExpressSmtpEndpoint",
+        "ExpressSmtpEndpointSecurityGroup",
+        "ExpressTaskSecurityGroup",
+        "ExpressIngressFromPublicSubnet1",
+    }
+    for name in named:
+        assert name in express.resources, name
+    for claim in ("ecr.api", "ecr.dkr", "logs", "email-smtp", "AmazonECSInfrastructureRoleforExpressGatewayServices"):
+        assert claim in table, claim
+    assert "ECSManagedResourceArns.MetricAlarms" in table
