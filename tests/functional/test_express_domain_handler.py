@@ -210,6 +210,41 @@ def test_delete_leaves_the_zone_deletable_and_is_safe_twice(
     express.route53.delete_hosted_zone(Id=express.zone)
 
 
+def test_delete_sweeps_an_older_certificates_validation_cname_from_the_stacks_zone(
+    app: ModuleType, express: Express, cfn_responses: ResponseCapture
+) -> None:
+    # An earlier template validated with AWS::CertificateManager::Certificate; CloudFormation left its
+    # CNAME in the zone the stack created, and the zone's deletion would fail on it.
+    leftover = {"Name": "_0ld.redcap.example.org.", "Value": "_1eft.xyz.acm-validations.aws."}
+    other = {"Name": "app.redcap.example.org.", "Value": "elsewhere.example.net."}
+    for record in (leftover, other):
+        express.route53.change_resource_record_sets(
+            HostedZoneId=express.zone,
+            ChangeBatch={
+                "Changes": [
+                    {
+                        "Action": "CREATE",
+                        "ResourceRecordSet": {
+                            "Name": record["Name"],
+                            "Type": "CNAME",
+                            "TTL": 300,
+                            "ResourceRecords": [{"Value": record["Value"]}],
+                        },
+                    }
+                ]
+            },
+        )
+    _invoke(app, _event("create.json", express, cfn_responses), cfn_responses)
+    existing_zone = _event("delete.json", express, cfn_responses, ZoneCreatedByStack="false")
+    assert _invoke(app, existing_zone, cfn_responses)["Status"] == "SUCCESS"
+    # Not the stack's zone: only what this resource wrote is removed.
+    assert sorted(r["Name"] for r in express.records()) == sorted([leftover["Name"], other["Name"]])
+    _invoke(app, _event("create.json", express, cfn_responses), cfn_responses)
+    assert _invoke(app, _event("delete.json", express, cfn_responses), cfn_responses)["Status"] == "SUCCESS"
+    # The stack's zone: every ACM validation CNAME goes, anything else stays (and is the admin's to remove).
+    assert [r["Name"] for r in express.records()] == [other["Name"]]
+
+
 def test_delete_keeps_records_and_names_that_were_not_ours(
     app: ModuleType, express: Express, cfn_responses: ResponseCapture
 ) -> None:
@@ -235,13 +270,15 @@ def test_delete_keeps_records_and_names_that_were_not_ours(
         },
     )
     express.set_hosts([EXPRESS_HOST, "legacy.example.org"])
-    create = _event("create.json", express, cfn_responses)
+    # An existing zone (DnsMode=ExistingZone): a record that was there stays.
+    create = _event("create.json", express, cfn_responses, ZoneCreatedByStack="false")
     assert _invoke(app, create, cfn_responses)["Status"] == "SUCCESS"
     assert express.tags(prefix=RECORD_TAG_PREFIX) == {}
     moto_acm.issue(express.certificate())
     _activate(app, express)
     assert express.hosts() == [EXPRESS_HOST, "legacy.example.org", DOMAIN]
-    assert _invoke(app, _event("delete.json", express, cfn_responses), cfn_responses)["Status"] == "SUCCESS"
+    delete = _event("delete.json", express, cfn_responses, ZoneCreatedByStack="false")
+    assert _invoke(app, delete, cfn_responses)["Status"] == "SUCCESS"
     assert express.hosts() == [EXPRESS_HOST, "legacy.example.org"]
     assert [r["Name"] for r in express.records()] == [rr["Name"]]
 

@@ -390,6 +390,7 @@ def test_express_custom_domain_never_waits_for_acm_and_activates_on_events(dns: 
     zone = {"Ref": "HostedZone"} if dns == "create-zone" else ("Z0123456789ABC" if managed else "")
     # The zone the validation records go into; referencing it orders this resource's Delete first.
     assert props["HostedZoneId"] == zone
+    assert props["ZoneCreatedByStack"] == ("true" if dns == "create-zone" else "false")
     # Re-applied after every Express update.
     assert props["ServiceRevision"] == {"Fn::GetAtt": ["ExpressService", "UpdatedAt"]}
     assert header["DependsOn"] == "ExpressHostHeaderLogGroup"

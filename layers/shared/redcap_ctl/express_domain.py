@@ -70,6 +70,9 @@ class Props:
     host_names: tuple[str, ...]
     # The Route 53 zone to write the validation records into; None with DnsMode=External.
     hosted_zone_id: str | None = None
+    # True when the stack created that zone (DnsMode=CreateZone): Delete then also sweeps every ACM
+    # validation CNAME under the domain, the zone's deletion comes next.
+    zone_created_by_stack: bool = False
 
 
 def _arn(props: Mapping[str, Any], field: str, kind: str) -> str:
@@ -93,6 +96,7 @@ def parse_props(props: Mapping[str, Any]) -> Props:
         listener_arn=_arn(props, "ListenerArn", "listener"),
         host_names=hosts,
         hosted_zone_id=zone,
+        zone_created_by_stack=zone is not None and str(props.get("ZoneCreatedByStack", "")).lower() == "true",
     )
 
 
@@ -392,6 +396,57 @@ def delete_records(elbv2: ElbClient, route53: Route53Client, rule_arn: str, zone
     return deleted
 
 
+ACM_VALIDATION_TARGET = ".acm-validations.aws."
+
+
+def sweep_validation_records(route53: Route53Client, zone: str, domain: str) -> list[str]:
+    """Delete every ACM validation CNAME under ``domain`` in a zone the stack created and is about to delete.
+
+    Records this resource did not write can be there too: an earlier version of the stack validated
+    its certificate with AWS::CertificateManager::Certificate, and CloudFormation leaves those
+    CNAMEs in the zone. Any of them makes the zone's deletion fail (HostedZoneNotEmpty). Only
+    ``_label.<domain>`` CNAMEs whose every value is ACM's validation target are removed.
+    """
+    suffix = _fqdn(domain)
+    doomed: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"HostedZoneId": zone}
+    while True:
+        try:
+            page = route53.list_resource_record_sets(**kwargs)
+        except ClientError as err:
+            if _code(err) == "NoSuchHostedZone":
+                return []
+            raise ControlPlaneError(f"ListResourceRecordSets failed: {_code(err)}") from None
+        for rrset in page["ResourceRecordSets"]:
+            name = _fqdn(str(rrset.get("Name", "")))
+            values = [str(r.get("Value", "")).lower() for r in rrset.get("ResourceRecords", [])]
+            if (
+                rrset.get("Type") == "CNAME"
+                and name.startswith("_")
+                and (name == suffix or name.endswith("." + suffix))
+                and values
+                and all(_fqdn(v).endswith(ACM_VALIDATION_TARGET) for v in values)
+            ):
+                doomed.append(dict(rrset))
+        if not page.get("IsTruncated"):
+            break
+        kwargs.update(StartRecordName=page["NextRecordName"], StartRecordType=page["NextRecordType"])
+    for rrset in doomed:
+        try:
+            route53.change_resource_record_sets(
+                HostedZoneId=zone, ChangeBatch={"Changes": [{"Action": "DELETE", "ResourceRecordSet": rrset}]}
+            )
+        except ClientError as err:
+            if _code(err) != "InvalidChangeBatch":  # deleted meanwhile
+                raise ControlPlaneError(
+                    f"ChangeResourceRecordSets (DELETE {rrset['Name']}) failed: {_code(err)}"
+                ) from None
+    names = [str(r["Name"]) for r in doomed]
+    if names:
+        logger.info("validation records swept from the stack's zone", extra={"records": names, "zone": zone})
+    return names
+
+
 def _listener_certificates(elbv2: ElbClient, listener_arn: str) -> list[str] | None:
     try:
         pages = elbv2.describe_listener_certificates(ListenerArn=listener_arn)["Certificates"]
@@ -475,6 +530,8 @@ def remove(elbv2: ElbClient, acm: AcmClient, route53: Route53Client, props: Prop
     if arn:
         retire(elbv2, acm, props.listener_arn, arn)
     delete_records(elbv2, route53, rule_arn, props.hosted_zone_id)
+    if props.hosted_zone_id and props.zone_created_by_stack:
+        sweep_validation_records(route53, props.hosted_zone_id, props.host_names[0])
     if arn:
         try:
             elbv2.remove_tags(ResourceArns=[rule_arn], TagKeys=[CERTIFICATE_TAG])
