@@ -155,8 +155,8 @@ clean: ## Remove build output and environments
 # `make local --break x`, so the runner's options travel as variables (comma-separated lists).
 comma := ,
 .PHONY: local
-local: $(VENV)/.installed ## Run every Lambda's real handler against local emulators [COMPUTE=EcsExpress] [BREAK=service] [ONLY=area]
-	PYTHONPATH=layers/shared:tests $(PY) -m local.run $(if $(COMPUTE),--compute $(COMPUTE)) \
+local: $(VENV)/.installed ## Run every Lambda's real handler against local emulators [COMPUTE=EcsExpress] [DNS=CreateZone|External] [BREAK=service] [ONLY=area]
+	PYTHONPATH=layers/shared:tests $(PY) -m local.run $(if $(COMPUTE),--compute $(COMPUTE)) $(if $(DNS),--dns $(DNS)) \
 		$(foreach s,$(subst $(comma), ,$(BREAK)),--break $(s)) $(foreach a,$(subst $(comma), ,$(ONLY)),--only $(a))
 
 .PHONY: cost
