@@ -193,19 +193,20 @@ _WAF_NEXT = (
 )
 
 
+_NOT_SERVING = "the service does not answer: see login-service-url and health first"
+
+
 def _statuses(ctx: Context, paths: Iterable[str]) -> dict[str, str]:
+    """HTTP status per path; raises FetchError when the service does not answer at all."""
     base = _base(ctx.stack.outputs.get("ServiceUrl", ""))
-    found: dict[str, str] = {}
-    for path in paths:
-        try:
-            found[path] = str(ctx.web.get(base + path).status)
-        except FetchError as err:
-            found[path] = f"no answer ({err})"
-    return found
+    return {path: str(ctx.web.get(base + path).status) for path in paths}
 
 
 def waf_internal_paths(ctx: Context) -> Outcome:
-    statuses = _statuses(ctx, INTERNAL_PATHS)
+    try:
+        statuses = _statuses(ctx, INTERNAL_PATHS)
+    except FetchError as err:
+        return fail(str(err), _NOT_SERVING)
     open_ = {p: s for p, s in statuses.items() if s != "403"}
     if open_:
         listed = ", ".join(f"{p} -> {s}" for p, s in open_.items())
@@ -214,7 +215,10 @@ def waf_internal_paths(ctx: Context) -> Outcome:
 
 
 def waf_admin_endpoints(ctx: Context) -> Outcome:
-    statuses = _statuses(ctx, ADMIN_PATHS)
+    try:
+        statuses = _statuses(ctx, ADMIN_PATHS)
+    except FetchError as err:
+        return fail(str(err), _NOT_SERVING)
     open_ = {p: s for p, s in statuses.items() if s != "403"}
     cidrs_text = ctx.stack.param("AdminCidrs")
     cidrs = [ipaddress.ip_network(c.strip(), strict=False) for c in cidrs_text.split(",") if c.strip()]
