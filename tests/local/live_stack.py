@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import json
+import urllib.request
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -122,15 +123,21 @@ class LiveStack:
         return self.local.stack
 
     def client(self, service: str) -> Any:
-        return boto3.session.Session().client(service, region_name=REGION)  # type: ignore[call-overload]
+        # The environment again: a test's own fixtures (tests/conftest.py) reset AWS_ENDPOINT_URL per test.
+        with patched_environ(self.smoke_env):
+            return boto3.session.Session().client(service, region_name=REGION)  # type: ignore[call-overload]
 
     def run_smoke(self, *args: str, session: Any = None) -> tuple[int, str]:
         from smoke.__main__ import main
 
         out = io.StringIO()
-        code = main(
-            ["--stack", self.deployed.name, "--region", REGION, *args], session=session, environ=self.smoke_env, out=out
-        )
+        with patched_environ(self.smoke_env):
+            code = main(
+                ["--stack", self.deployed.name, "--region", REGION, *args],
+                session=session,
+                environ=self.smoke_env,
+                out=out,
+            )
         return code, out.getvalue()
 
     # ----- handles the fault injections need (moto runs in this process)
@@ -146,6 +153,13 @@ class LiveStack:
         from moto.sesv2.models import sesv2_backends
 
         return sesv2_backends[ACCOUNT_ID][REGION].get_email_identity(DOMAIN)
+
+
+def _reset_moto(url: str) -> None:
+    """moto server's documented reset endpoint (POST /moto-api/reset): every backend emptied."""
+    request = urllib.request.Request(f"{url}/moto-api/reset", method="POST", data=b"")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        response.read()
 
 
 def moto_tasks() -> list[Any]:
@@ -220,6 +234,9 @@ def live_stack(compute: str, directory: Path, **params: Any) -> Iterator[LiveSta
         server = SmokeMotoServer(reads)
         server.start()
         exits.callback(server.stop)
+        # moto's backends live in the process, not in the server: start empty, leave nothing behind.
+        _reset_moto(server.url)
+        exits.callback(_reset_moto, server.url)
         env = sandbox_environ(server.url)
         exits.enter_context(patched_environ(env, scrub=True))
         stack = Stack(**{**STACK_PARAMS, "ImageUri": PINNED, **params}, ComputeType=compute)
