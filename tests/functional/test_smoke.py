@@ -19,6 +19,7 @@ from local.live_stack import OTHER_DIGEST, LiveStack, live_stack
 from local.scenarios import DOMAIN
 from smoke.aws import READ_PREFIXES, WriteRefused, read_only_session
 from smoke.checks import CHECKS
+from unit.test_smoke_docs import documented_actions
 
 pytestmark = pytest.mark.slow
 
@@ -254,6 +255,9 @@ def test_the_healthy_stack_passes_with_read_calls_only(live: LiveStack) -> None:
         assert call in calls
     assert ("apprunner:DescribeService" in calls) == (live.compute == "AppRunner")
     assert ("ecs:DescribeTasks" in calls) == (live.compute == "EcsExpress")
+    # docs/smoke.md's permission list covers every call (IAM names SES v2's actions ses:*).
+    iam = {c.replace("sesv2:", "ses:") for c in calls}
+    assert iam <= documented_actions(), sorted(iam - documented_actions())
     # Only GETs reached REDCap, on the service URL's host and the domain.
     assert {host for host, _, _ in live.site.requests} == {live.service_host, DOMAIN}
 
