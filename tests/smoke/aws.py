@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
+from botocore.exceptions import ClientError
 
 READ_PREFIXES = ("Describe", "Get", "List", "Head")
 
@@ -83,8 +84,6 @@ def _code(err: Exception) -> str:
 
 def load_stack(cloudformation: Any, name: str, region: str) -> Stack:
     """DescribeStacks and ListStackResources (all pages) of ``name``."""
-    from botocore.exceptions import ClientError
-
     try:
         described = cloudformation.describe_stacks(StackName=name)["Stacks"][0]
     except ClientError as err:

@@ -118,6 +118,8 @@ def _login(ctx: Context, url: str, what: str, next_dns: str) -> Outcome:
         page = ctx.web.get(_base(url) + "/", follow=True)
     except FetchError as err:
         text = str(err)
+        if "redirects" in text:
+            return fail(text, "REDCap sends visitors elsewhere: check redcap_base_url in its Control Center")
         if "certificate" in text:
             return fail(text, f"{what}'s certificate is not valid for its name: {next_dns}")
         return fail(text, next_dns)
