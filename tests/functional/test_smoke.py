@@ -97,6 +97,7 @@ def cron_failing(live: LiveStack) -> Iterator[str]:
     backend = live.cloudwatch_backend()
     saved = list(backend.metric_data)
     backend.metric_data = []
+    live.ticking = False
     live.client("cloudwatch").put_metric_data(
         Namespace=f"REDCap/{live.deployed.name}",
         MetricData=[
@@ -107,6 +108,7 @@ def cron_failing(live: LiveStack) -> Iterator[str]:
         yield "CronCallerFunction"
     finally:
         backend.metric_data = saved
+        live.ticking = True
 
 
 @contextmanager
@@ -324,3 +326,46 @@ def test_admin_endpoints_open_to_a_caller_inside_admin_cidrs(live: LiveStack) ->
         live.site.evaluator = saved_eval
         live.site.__post_init__()
         live.deployed.parameters["AdminCidrs"] = saved_param
+
+
+def test_express_tasks_with_public_ips_need_no_endpoints(live: LiveStack) -> None:
+    """The other way out of the VPC: every task interface has a public IP, so no endpoint is needed."""
+    if live.compute == "AppRunner":
+        pytest.skip("Express only")
+    ec2 = live.client("ec2")
+    vpc = live.local.services["express-vpc"]
+    endpoints = ec2.describe_vpc_endpoints(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["VpcEndpoints"]
+    enis = [
+        d["value"]
+        for t in live.client("ecs").describe_tasks(
+            cluster=live.stack.physical["EcsExpressCluster"],
+            tasks=[t.task_arn for t in live.express_tasks()],
+        )["tasks"]
+        for a in t["attachments"]
+        for d in a["details"]
+        if d["name"] == "networkInterfaceId"
+    ]
+    ec2.delete_vpc_endpoints(VpcEndpointIds=[e["VpcEndpointId"] for e in endpoints])
+    allocations = []
+    try:
+        for eni in enis:
+            allocation = ec2.allocate_address(Domain="vpc")["AllocationId"]
+            ec2.associate_address(AllocationId=allocation, NetworkInterfaceId=eni)
+            allocations.append(allocation)
+        code, out = live.run_smoke()
+        result, rest = rows(out)["express-networking"]
+        assert (code, result) == (0, "PASS"), out
+        assert "each with a public IP" in rest
+    finally:
+        for allocation in allocations:
+            ec2.release_address(AllocationId=allocation)
+        subnets = live.local.services["express-subnets"]
+        for e in endpoints:
+            interface = e["VpcEndpointType"] == "Interface"
+            ec2.create_vpc_endpoint(
+                VpcId=vpc,
+                ServiceName=e["ServiceName"],
+                VpcEndpointType=e["VpcEndpointType"],
+                **({"SubnetIds": subnets} if interface else {}),
+            )
+    assert live.run_smoke()[0] == 0
