@@ -14,11 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
-from urllib.parse import urlsplit
 
 from redcap_ctl.guardduty import feature_status, parse_features
 from smoke.aws import Stack, chunks
-from smoke.web import FetchError, Page, Web
+from smoke.web import FetchError, Web
 
 
 class Result(StrEnum):
@@ -572,10 +571,3 @@ CHECKS: tuple[Check, ...] = (
     Check("alarms", alarms),
     Check("express-networking", express_networking),
 )
-
-
-def host_of(url: str) -> str:
-    return urlsplit(url).hostname or ""
-
-
-__all__ = ["CHECKS", "Check", "Clients", "Context", "Outcome", "Page", "Result", "Row"]
