@@ -96,6 +96,9 @@ def stack_status(ctx: Context) -> Outcome:
     detail = f"{status}" + (f": {reason}" if reason else "")
     if status.endswith("_IN_PROGRESS"):
         return fail(detail, "a create, update or rollback is still running: wait for it to end, then run again")
+    if status == "UPDATE_ROLLBACK_FAILED":
+        # CloudFormation API reference, ContinueUpdateRollback: the way back to UPDATE_ROLLBACK_COMPLETE.
+        return fail(detail, f"fix the resource `{events}` names, then `aws cloudformation continue-update-rollback`")
     if status == "UPDATE_ROLLBACK_COMPLETE":
         return fail(detail, f"the last update was rolled back: find the first failed resource with `{events}`")
     return fail(detail, f"find the first failed resource with `{events}`; docs/smoke.md#stack-status")

@@ -55,7 +55,8 @@ def context(client: Any, status: str = "UPDATE_COMPLETE") -> Context:
         ("UPDATE_COMPLETE", Result.PASS, ""),
         ("UPDATE_IN_PROGRESS", Result.FAIL, "wait"),
         ("UPDATE_ROLLBACK_COMPLETE", Result.FAIL, "describe-stack-events"),
-        ("UPDATE_ROLLBACK_FAILED", Result.FAIL, "describe-stack-events"),
+        ("UPDATE_ROLLBACK_FAILED", Result.FAIL, "continue-update-rollback"),
+        ("ROLLBACK_COMPLETE", Result.FAIL, "describe-stack-events"),
     ],
 )
 def test_stack_status(status: str, result: Result, step: str) -> None:
