@@ -16,9 +16,9 @@ from __future__ import annotations
 import io
 import json
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -75,12 +75,16 @@ def _moto_eni_gap() -> None:
         )
 
 
-def publish_emf(cloudwatch: Any, output: str) -> int:
+def publish_emf(cloudwatch: Any, output: str, environment: Mapping[str, str]) -> int:
     """Put the metrics of Powertools' EMF lines into CloudWatch, as CloudWatch Logs extracts them.
 
     Embedded metric format specification (CloudWatch User Guide): each ``_aws.CloudWatchMetrics``
     directive names a namespace, dimension sets (keys whose values are members of the line) and
     metrics (members of the line).
+
+    Namespace and ``service`` are the function's own, from ``environment`` (the template's
+    POWERTOOLS_METRICS_NAMESPACE and POWERTOOLS_SERVICE_NAME): Lambda sets them before the first
+    import, while a test process may have imported Powertools' Metrics earlier with the suite's values.
     """
     count = 0
     for line in output.splitlines():
@@ -88,7 +92,10 @@ def publish_emf(cloudwatch: Any, output: str) -> int:
         if not line.startswith("{") or '"_aws"' not in line:
             continue
         blob = json.loads(line)
+        if "service" in blob:
+            blob["service"] = environment["POWERTOOLS_SERVICE_NAME"]
         for directive in blob["_aws"]["CloudWatchMetrics"]:
+            directive["Namespace"] = environment["POWERTOOLS_METRICS_NAMESPACE"]
             for dimension_set in directive.get("Dimensions", [[]]):
                 dims = [{"Name": k, "Value": str(blob[k])} for k in dimension_set]
                 data = []
@@ -118,6 +125,7 @@ class LiveStack:
     smoke_env: dict[str, str]
     service_host: str
     tick_output: str = ""  # the real cron caller's output of its tick (EMF lines included)
+    tick_env: dict[str, str] = field(default_factory=dict)  # the cron caller's environment
     ticking: bool = True  # the schedule calls the cron caller every minute: a tick lands before each run
 
     @property
@@ -135,7 +143,7 @@ class LiveStack:
         out = io.StringIO()
         if self.ticking:
             # As on a live stack, the latest tick is recent whatever time the tests took so far.
-            publish_emf(self.client("cloudwatch"), self.tick_output)
+            publish_emf(self.client("cloudwatch"), self.tick_output, self.tick_env)
         with patched_environ(self.smoke_env):
             code = main(
                 ["--stack", self.deployed.name, "--region", REGION, *args],
@@ -268,7 +276,8 @@ def live_stack(compute: str, directory: Path, **params: Any) -> Iterator[LiveSta
             uninstall_routers()
         if tick.metrics.get("CronSuccess") != 1:
             raise RuntimeError(f"the cron tick did not succeed: {tick.result} {tick.metrics}")
-        publish_emf(local.client("cloudwatch"), tick.output)
+        tick_env = cron.function_env(local)
+        publish_emf(local.client("cloudwatch"), tick.output, tick_env)
         if not emitted_metrics(tick.output):
             raise RuntimeError("the cron tick printed no EMF metrics")
 
@@ -334,4 +343,4 @@ def live_stack(compute: str, directory: Path, **params: Any) -> Iterator[LiveSta
             "SMOKE_TEST_CA_BUNDLE": str(ca.bundle),
             "SMOKE_TEST_RESOLVE": f"{service_host}={port},{DOMAIN}={port}",
         }
-        yield LiveStack(compute, local, reads, deployed, site, smoke_env, service_host, tick_output=tick.output)
+        yield LiveStack(compute, local, reads, deployed, site, smoke_env, service_host, tick.output, tick_env)
