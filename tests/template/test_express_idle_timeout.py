@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from redcap_ctl import express_idle_timeout
-from testkit import TEMPLATE, load_event
+from testkit import ROOT, TEMPLATE, load_event
 from testkit.template import Rendered, load
 
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/redcap:1"
@@ -104,3 +106,57 @@ def test_the_function_may_change_only_this_services_load_balancer() -> None:
     alarm = rendered.props("ExpressIdleTimeoutFunctionErrorsAlarm")
     assert alarm["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": "ExpressIdleTimeoutFunction"}}]
     assert alarm["AlarmActions"] == [{"Ref": "NotificationTopic"}]
+
+
+# ----- docs/compute.md "Long requests" tied to the code -----
+COMPUTE_DOC = ROOT / "docs" / "compute.md"
+INSTALL_PHP = ROOT / "containers" / "redcap" / "rootfs" / "opt" / "redcap-image" / "lib" / "install.php"
+
+
+def _long_requests() -> str:
+    text = COMPUTE_DOC.read_text(encoding="utf-8") + "\n## "
+    section = re.search(r"^## Long requests\n(.*?)(?=^## )", text, re.M | re.S)
+    assert section, "docs/compute.md has no '## Long requests' section"
+    return section.group(1)
+
+
+def test_the_doc_cites_the_sources_of_every_aws_behaviour_it_relies_on() -> None:
+    text = _long_requests()
+    for url in (
+        # the 120 s App Runner limit
+        "https://docs.aws.amazon.com/apprunner/latest/dg/develop.html",
+        # the attribute, its range and default
+        "https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_LoadBalancerAttribute.html",
+        # Express keeps changes made outside it
+        "https://docs.aws.amazon.com/AmazonECS/latest/developerguide/express-service-advanced-customization.html",
+        # no load-balancer property on the resource
+        "https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ecs-expressgatewayservice.html",
+    ):
+        assert url in text, url
+    assert f"`{express_idle_timeout.ATTRIBUTE}`" in text
+    assert f"1-{express_idle_timeout.ALB_MAX} s, {express_idle_timeout.ALB_DEFAULT} s by default" in text
+    assert "120 s" in text
+    assert "**The ALB is shared.**" in text
+
+
+def _background_rows() -> dict[str, str]:
+    php = INSTALL_PHP.read_text(encoding="utf-8")
+    body = re.search(r"function rc_background_job_rows\(\): array\n\{\n(.*?)\n\}\n", php, re.S)
+    assert body, "install.php has no rc_background_job_rows()"
+    return dict(re.findall(r"'([a-z0-9_]+)' => '([^']*)'", body.group(1)))
+
+
+def test_background_job_switches_are_seeded_only_with_the_first_install_and_documented() -> None:
+    rows = _background_rows()
+    assert rows == {"bulk_record_delete_enable_global": "1"}
+    php = INSTALL_PHP.read_text(encoding="utf-8")
+    # Called once, inside the first-install seeding transaction (before its marker is written),
+    # never on later boots.
+    assert php.count("rc_background_job_rows()") == 2  # its definition and one call
+    seeding = re.search(r"\$db->begin_transaction\(\);(.*?)rc_write_configured_marker\(\$db, 'seeded'\);", php, re.S)
+    assert seeding, "install.php: the seeding transaction moved"
+    assert "rc_background_job_rows() + $rows" in seeding.group(1)
+    text = _long_requests()
+    for field, value in rows.items():
+        assert f"`redcap_config.{field} = {value}`" in text, field
+    assert "`rc_background_job_rows()`" in text
