@@ -52,7 +52,7 @@ def _accepts(name: str, value: str) -> bool:
 
 def test_every_cidr_list_parameter_is_covered() -> None:
     # A new CIDR parameter must get the same pattern (and these tests).
-    assert CIDR_LISTS == ["AdminCidrs", "AllowedCidrs"]
+    assert CIDR_LISTS == ["AdminCidrs", "AllowedCidrs", "RateLimitExemptCidrs"]
     assert len({PARAMETERS[name]["AllowedPattern"] for name in CIDR_LISTS}) == 1
 
 
