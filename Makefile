@@ -49,7 +49,7 @@ install: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed $(
 lint: $(VENV)/.installed ## ruff + mypy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy layers/shared/redcap_ctl tests/testkit $$(find functions tests/local tests/bench tests/cost tests/smoke -name "*.py")
+	$(VENV)/bin/mypy layers/shared/redcap_ctl tests/testkit $$(find functions tests/local tests/bench tests/cost tests/smoke tests/preflight -name "*.py")
 
 .PHONY: unit
 unit: $(VENV)/.installed ## pytest (everything but the image tests)
@@ -76,6 +76,13 @@ $(error REDCAP_ZIP=path/to/redcapX.Y.Z.zip is required: make image REDCAP_ZIP=re
 endif
 ifneq ($(shell test -f '$(REDCAP_ZIP)' && echo file),file)
 $(error REDCAP_ZIP=$(REDCAP_ZIP) is not a file: give the path of the REDCap release zip)
+endif
+endif
+
+# `make smoke` checks STACK the same way, before it creates the test environment.
+ifneq ($(filter smoke,$(MAKECMDGOALS)),)
+ifeq ($(strip $(STACK)),)
+$(error make smoke: STACK=name is required (the stack's name; REGION=... and CALLER_IP=... are optional))
 endif
 endif
 
@@ -140,6 +147,7 @@ deploy-tools: $(SAM_VENV)/.installed ## Install only what deploying needs: the p
 
 .PHONY: deploy
 deploy: $(SAM_VENV)/.installed ## sam build + sam deploy of one samconfig.toml environment: make deploy ENV=prod [REGION=eu-west-1]
+	PYTHONPATH=tests $(SAM_VENV)/bin/python -m preflight $(ENV)
 	$(DEPLOY_PATH) $(SAM) build --config-env $(ENV)
 	$(DEPLOY_PATH) $(SAM) deploy --config-env $(ENV) $(if $(REGION),--region $(REGION))
 
@@ -160,9 +168,8 @@ local: $(VENV)/.installed ## Run every Lambda's real handler against local emula
 		$(foreach s,$(subst $(comma), ,$(BREAK)),--break $(s)) $(foreach a,$(subst $(comma), ,$(ONLY)),--only $(a))
 
 .PHONY: smoke
-smoke: $(VENV)/.installed ## Read-only check of a live stack with your AWS credentials: make smoke STACK=name [REGION=...] (docs/smoke.md)
-	@test -n "$(STACK)" || { echo "make smoke: STACK=name is required (the stack's name; REGION=... is optional)"; exit 2; }
-	PYTHONPATH=layers/shared:tests $(PY) -m smoke --stack "$(STACK)" $(if $(REGION),--region "$(REGION)")
+smoke: $(VENV)/.installed ## Read-only check of a live stack with your AWS credentials: make smoke STACK=name [REGION=...] [CALLER_IP=...] (docs/smoke.md)
+	PYTHONPATH=layers/shared:tests $(PY) -m smoke --stack "$(STACK)" $(if $(REGION),--region "$(REGION)") $(if $(CALLER_IP),--caller-ip "$(CALLER_IP)")
 
 .PHONY: cost
 cost: $(VENV)/.installed ## Monthly cost per environment and compute type; rewrites README.md's table

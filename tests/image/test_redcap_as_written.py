@@ -242,9 +242,10 @@ def test_a_boot_that_died_before_seeding_committed_seeds_on_the_next_one(make_co
     first = make_container()
     wait_ready(first)
     first.remove()
-    # As if the transaction never committed: no marker, authentication still REDCap's "none".
+    # As if the transaction never committed: no marker, authentication and storage still REDCap's defaults.
     mariadb.sql(
-        "DELETE FROM rc_image_state; UPDATE redcap_config SET value = 'none' WHERE field_name = 'auth_meth_global';",
+        "DELETE FROM rc_image_state; UPDATE redcap_config SET value = 'none' WHERE field_name = 'auth_meth_global';"
+        "UPDATE redcap_config SET value = '0' WHERE field_name = 'edoc_storage_option';",
         database.name,
     )
     again = make_container()
@@ -254,6 +255,29 @@ def test_a_boot_that_died_before_seeding_committed_seeds_on_the_next_one(make_co
 
 
 # --- Apache, for REDCap behind the front end ---------------------------------------------------------
+
+
+def test_a_database_seeded_before_the_marker_is_relocked_and_adopted_never_reseeded(make_container, mariadb, database):
+    first = make_container()
+    wait_ready(first)
+    first.remove()
+    # What an image from before the marker left: seeded (S3 storage on this bucket), no marker; since
+    # then the S3 key rotated, site_admin was deleted and someone chose authentication "none".
+    mariadb.sql(
+        "DELETE FROM rc_image_state; DELETE FROM redcap_user_information; DELETE FROM redcap_auth;"
+        "UPDATE redcap_config SET value = 'none' WHERE field_name = 'auth_meth_global';"
+        "UPDATE redcap_config SET value = 'AKIAROTATED00000' WHERE field_name = 'amazon_s3_key';",
+        database.name,
+    )
+    older = make_container()
+    wait_ready(older)
+    logs = older.logs()
+    assert '"outcome":"relocked"' in logs
+    assert "redcap_config seeded" not in logs
+    rows = config(mariadb, database)
+    assert (rows["auth_meth_global"], rows["amazon_s3_key"]) == ("table", "AKIAROTATED00000")
+    ((marker,),) = mariadb.sql("SELECT value FROM rc_image_state WHERE name = 'configured'", database.name)
+    assert marker.startswith("adopted")
 
 
 def test_redcaps_sql_files_are_not_served(make_container):

@@ -27,6 +27,8 @@ STACK_PARAMS: dict[str, Any] = {
     "DomainName": DOMAIN,
     "DnsMode": "CreateZone",
     "ImageUri": "123456789012.dkr.ecr.us-east-1.amazonaws.com/redcap:local",
+    # Opted in (the default is ExpressDefault), so make local COMPUTE=EcsExpress runs the canary area.
+    "CanaryRollbackRule": "RedcapRule",
 }
 
 

@@ -49,7 +49,7 @@ EXPRESS_ONLY = {
     "Express5xxRateAlarm",
     "ExpressLogGroups",
     "ServiceLogGroupsExpressPolicy",
-    # With the default CanaryRollbackRule=RedcapRule.
+    # With CanaryRollbackRule=RedcapRule (the renderings below opt in; the default is ExpressDefault).
     "ExpressCanaryAlarmFunction",
     "ExpressCanaryAlarmLogGroup",
     "ExpressCanaryAlarm",
@@ -70,7 +70,7 @@ _SUB_RE = re.compile(r"\$\{([^}!][^}]*)\}")
 
 
 def render(compute: str, dns: str = "no-domain", env: str = "dev") -> Rendered:
-    return Rendered(ComputeType=compute, ImageUri=IMAGE, Environment=env, **DNS[dns])
+    return Rendered(ComputeType=compute, ImageUri=IMAGE, Environment=env, CanaryRollbackRule="RedcapRule", **DNS[dns])
 
 
 def _names(node: Any, local: frozenset[str] = frozenset()) -> set[str]:
@@ -497,7 +497,9 @@ def test_the_canary_rule_exists_only_on_express_when_asked(choice: str) -> None:
 def test_the_canary_rule_is_the_same_on_both_paths_and_follows_every_express_update() -> None:
     from redcap_ctl import express_canary
 
-    rendered = Rendered(ComputeType="EcsExpress", ImageUri=IMAGE, CanaryClientErrorPercent=12.5)
+    rendered = Rendered(
+        ComputeType="EcsExpress", ImageUri=IMAGE, CanaryRollbackRule="RedcapRule", CanaryClientErrorPercent=12.5
+    )
     props = rendered.props("ExpressCanaryAlarm")
     env = rendered.props("ExpressCanaryAlarmFunction")["Environment"]["Variables"]
     # The custom resource and the deployment-start path read one rule, each from its own source.
@@ -527,7 +529,7 @@ def test_the_canary_rule_is_the_same_on_both_paths_and_follows_every_express_upd
 
 
 def test_the_canary_function_reads_this_service_and_writes_only_alarms() -> None:
-    rendered = Rendered(ComputeType="EcsExpress", ImageUri=IMAGE)
+    rendered = Rendered(ComputeType="EcsExpress", ImageUri=IMAGE, CanaryRollbackRule="RedcapRule")
     statements = rendered.function_statements("ExpressCanaryAlarmFunction")
     by_action = {
         tuple(s["Action"]) if isinstance(s["Action"], list) else (s["Action"],): s["Resource"] for s in statements

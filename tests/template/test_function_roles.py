@@ -17,6 +17,7 @@ RENDERINGS = {
     "prod": Rendered(Environment="prod", SesEmailIdentity="redcap@example.org"),
     "express-zip-domain": Rendered(
         ComputeType="EcsExpress",
+        CanaryRollbackRule="RedcapRule",
         DomainName="redcap.example.org",
         RedcapSourceZip="s3://releases-bucket/redcap15.5.1.zip",
         ImageUri="",

@@ -61,7 +61,7 @@ def dashboard(rendered: Rendered) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def express() -> Rendered:
-    return Rendered(**PARAMS, ComputeType="EcsExpress")
+    return Rendered(**PARAMS, ComputeType="EcsExpress", CanaryRollbackRule="RedcapRule")
 
 
 @pytest.fixture(scope="module")

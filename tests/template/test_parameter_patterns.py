@@ -107,7 +107,9 @@ def test_cidr_lists_refuse_invalid_ranges(name: str, value: str) -> None:
 def test_cidr_lists_accept_valid_ranges(name: str, value: str) -> None:
     assert _accepts(name, value)
     for cidr in filter(None, value.split(",")):
-        ipaddress.IPv4Network(cidr, strict=False)  # what the pattern accepts, Python parses too
+        ipaddress.IPv4Network(
+            cidr, strict=True
+        )  # network addresses, as WAF IP sets need (host bits: make deploy's preflight)
 
 
 def test_cidr_pattern_matches_exactly_octets_0_to_255_and_prefixes_1_to_32() -> None:

@@ -38,7 +38,12 @@ SAMPLE = {
     "DnsMode": "CreateZone",
 }
 # Both compute types; ECS Express with the image built from a release zip (the other image mode).
-EXPRESS = {"ComputeType": "EcsExpress", "ImageUri": "", "RedcapSourceZip": "s3://releases-bucket/redcap15.5.1.zip"}
+EXPRESS = {
+    "ComputeType": "EcsExpress",
+    "CanaryRollbackRule": "RedcapRule",
+    "ImageUri": "",
+    "RedcapSourceZip": "s3://releases-bucket/redcap15.5.1.zip",
+}
 ENVIRONMENTS: dict[str, dict[str, Any]] = {
     "dev": {**SAMPLE, "Environment": "dev"},
     "prod": {**SAMPLE, "Environment": "prod", "DbReaderCount": 1},

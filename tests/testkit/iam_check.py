@@ -65,6 +65,7 @@ PARAMETER_SETS: dict[str, dict[str, Any]] = {
     # ECS Express compute with its custom domain, and the stack building the image from a release zip.
     "express-create-zone": {
         "ComputeType": "EcsExpress",
+        "CanaryRollbackRule": "RedcapRule",
         "DomainName": "redcap.example.org",
         "DnsMode": "CreateZone",
         "AllowHttpEgress": "true",

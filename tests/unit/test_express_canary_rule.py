@@ -91,7 +91,11 @@ def test_with_two_groups_either_one_breaching_is_enough() -> None:
 def test_the_alarm_is_the_rule_the_benchmark_measures() -> None:
     # tests/bench/canary_alarm.py computes rollback odds from its own statement of both rules: the
     # alarm text this module writes must decide every minute the same way.
-    template = Rendered(ComputeType="EcsExpress", ImageUri="123456789012.dkr.ecr.us-east-1.amazonaws.com/redcap:1")
+    template = Rendered(
+        ComputeType="EcsExpress",
+        CanaryRollbackRule="RedcapRule",
+        ImageUri="123456789012.dkr.ecr.us-east-1.amazonaws.com/redcap:1",
+    )
     props = template.props("ExpressCanaryAlarm")
     ours = parse_rule({k: str(v) for k, v in props.items() if not isinstance(v, dict)})
     pairs = [

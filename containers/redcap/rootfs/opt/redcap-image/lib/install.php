@@ -338,6 +338,17 @@ function rc_random_salt(int $length): string
 }
 
 /** Returns what happened: installed, seeded, relocked, upgraded or already-configured. */
+/**
+ * Whether the stack's seeding committed on a database that has no marker (images before it): the
+ * seeding transaction is the only writer of edoc_storage_option = '2' (Amazon S3) with this
+ * stack's bucket, and REDCap's installer sets local storage ('0').
+ */
+function rc_seeded_before_the_marker(mysqli $db): bool
+{
+    return rc_config_value($db, 'edoc_storage_option') === '2'
+        && rc_config_value($db, 'amazon_s3_bucket') === (string) rc_env('S3_BUCKET');
+}
+
 function rc_first_boot(int $waitSeconds): string
 {
     $db = rc_wait_for_database($waitSeconds);
@@ -370,6 +381,14 @@ function rc_first_boot(int $waitSeconds): string
                 rc_log('warning', 'authentication was none on a configured REDCap: set back to table, nothing else changed');
                 $outcome = 'relocked';
             }
+        } elseif (($auth === null || $auth === 'none') && rc_seeded_before_the_marker($db)) {
+            // Seeded by an image from before the marker (the stack's S3 storage is set, which only
+            // seeding or an administrator does), and authentication set to "none" since: lock it
+            // again and adopt it, never seed over the administrators' work and the rotated S3 key.
+            rc_set_config($db, 'auth_meth_global', 'table');
+            rc_write_configured_marker($db, 'adopted');
+            rc_log('warning', 'authentication was none on a REDCap configured before the image\'s marker: set back to table and adopted, nothing else changed');
+            $outcome = 'relocked';
         } elseif ($auth === null || $auth === 'none') {
             // Right after install, or when an earlier boot died before seeding committed: seed, and
             // write the marker in the same transaction.
