@@ -161,3 +161,23 @@ def test_the_build_line_passes_the_options_only_with_a_prefix(
         assert args[-4:] == ["--extensions", "/tmp/inputs/extensions", "--extensions-prefix", PREFIX]
     else:
         assert "--extensions" not in args
+
+
+def test_the_docs_state_what_the_code_does() -> None:
+    from testkit.redcap_extensions import load as load_extensions
+
+    ext = load_extensions()
+    doc = (ROOT / "docs" / "image-build.md").read_text()
+    section = doc.split("## External modules and language files (`ExtensionsS3Prefix`)", 1)[1].split("\n## ", 1)[0]
+    mb = 1024 * 1024
+    assert f"over {ext.MAX_MODULE_ZIP_BYTES // mb} MB ({ext.MAX_MODULE_UNPACKED_BYTES // mb} MB unpacked)" in section
+    assert f"over {ext.MAX_LANGUAGE_BYTES // mb} MB" in section
+    assert "`ExtensionsNeedTheImageBuild`" in section
+    assert "ExtensionsNeedTheImageBuild" in load()["Rules"]
+    assert "`zip-build-extensions`" in section
+    # The folder rule the docs quote is the one the check applies.
+    assert ext.MODULE_FOLDER.fullmatch("my_module_v1.2.3")
+    assert not ext.MODULE_FOLDER.fullmatch("my-module-1.2.3")
+    image = (ROOT / "docs" / "image.md").read_text()
+    assert "image-build.md#external-modules-and-language-files-extensionss3prefix" in image
+    assert "--extensions ext --extensions-prefix" in image
