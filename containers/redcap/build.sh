@@ -4,11 +4,15 @@
 #
 #   build.sh --zip redcap15.5.1.zip --ca-bundle global-bundle.pem [--tag REF] [--base-image REF]
 #            [--builder podman|docker] [--platform linux/arm64]
+#            [--extensions DIR --extensions-prefix s3://BUCKET/PREFIX/]
+#
+# --extensions: module zips and language .ini files (the objects under ExtensionsS3Prefix),
+# checked by extensions.py and baked into the web root's modules/ and languages/ (docs/image-build.md).
 #
 # Prints "IMAGE=<ref>", "VERSION=<x.y.z>" and "CONTEXT_HASH=<12 hex>" on stdout.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-zip="" ca="" tag="" base="" builder="${BUILDER:-podman}" platform=""
+zip="" ca="" tag="" base="" builder="${BUILDER:-podman}" platform="" extensions="" extensions_prefix=""
 while (( $# )); do
   case "$1" in
     --zip) zip="$2"; shift 2 ;;
@@ -17,12 +21,18 @@ while (( $# )); do
     --base-image) base="$2"; shift 2 ;;
     --builder) builder="$2"; shift 2 ;;
     --platform) platform="$2"; shift 2 ;;
+    --extensions) extensions="$2"; shift 2 ;;
+    --extensions-prefix) extensions_prefix="$2"; shift 2 ;;
     *) echo "build.sh: unknown argument $1" >&2; exit 64 ;;
   esac
 done
 [[ -f "$zip" ]] || { echo "build.sh: --zip: no such file: ${zip:-<unset>}" >&2; exit 64; }
 [[ -s "$ca" ]] || { echo "build.sh: --ca-bundle: no such file: ${ca:-<unset>}" >&2; exit 64; }
 grep -q "BEGIN CERTIFICATE" "$ca" || { echo "build.sh: --ca-bundle: not a PEM certificate bundle" >&2; exit 64; }
+if [[ -n "$extensions" ]]; then
+  [[ -d "$extensions" ]] || { echo "build.sh: --extensions: no such folder: $extensions" >&2; exit 64; }
+  [[ -n "$extensions_prefix" ]] || { echo "build.sh: --extensions needs --extensions-prefix (names the S3 keys in errors)" >&2; exit 64; }
+fi
 
 ctx="$(mktemp -d)"
 trap 'rm -rf "$ctx"' EXIT
@@ -47,6 +57,11 @@ if "redcap/database.php" not in names or "redcap/install.php" not in names:
 zf.extractall(ctx)
 PY
 version="$(basename "$(ls -d "$ctx"/redcap/redcap_v*)")"; version="${version#redcap_v}"
+# External modules and language files go into the release's web root before the context hash,
+# so they are part of the image's identity (a changed module is a new tag).
+if [[ -n "$extensions" ]]; then
+  python3 "$here/extensions.py" --source "$extensions" --prefix "$extensions_prefix" --webroot "$ctx/redcap"
+fi
 cp -a "$here/Dockerfile" "$here/.dockerignore" "$here/rootfs" "$ctx/"
 cp "$ca" "$ctx/rds-ca-bundle.pem"
 # A hash of everything that goes into the image: same inputs, same tag.

@@ -58,6 +58,7 @@ def test_make_local_runs_every_handler_and_passes() -> None:
         "Create: build through CodeBuild, digest-pinned ImageUri",
         "Update: upgrade snapshots the cluster first",
         "Update: rollback reuses the image",
+        "Update: ExtensionsS3Prefix bakes a module and a language file",
         "Delete: images stay",
     ):
         assert step in out, f"step {step!r} missing from the table:\n{out}"

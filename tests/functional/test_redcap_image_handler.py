@@ -28,6 +28,7 @@ from redcap_ctl import image_build
 from testkit import LambdaContext, load_event, load_handler
 from testkit.cfn import ResponseCapture
 from testkit.emulators.codebuild import CodeBuildEmulator, EcrPush, Outcome
+from testkit.redcap_extensions import LANGUAGE_INI, module_zip
 from testkit.redcap_release import write_release_zip
 
 BUCKET = "redcap-releases-123456789012"
@@ -428,3 +429,127 @@ def test_a_failed_snapshot_fails_the_upgrade_before_the_rollout(world: World, mo
     answer, _ = world.until_answer()
     assert answer["Status"] == "FAILED"
     assert "before the upgrade is failed" in answer["Reason"]
+
+
+# --- External modules and language files (issue 18 item 4) ------------------------------------
+# The CodeBuild emulator's build downloads ExtensionsS3Prefix from moto's S3 and runs the build's
+# own check, containers/redcap/extensions.py, on it (testkit.emulators.codebuild.EcrPush).
+EXT_PREFIX = f"s3://{BUCKET}/extensions-2026-12/"
+
+
+def _put_extension(world: World, name: str, data: bytes | str) -> None:
+    world.s3.put_object(Bucket=BUCKET, Key=f"extensions-2026-12/{name}", Body=data)
+
+
+def _build_with(world: World, request: str = "Create", physical: str | None = None, **props: str) -> dict[str, Any]:
+    event = world.event(request, **props)
+    if physical:
+        event["PhysicalResourceId"] = physical
+        event["OldResourceProperties"] = dict(PROPS)
+    first = world.send(event)
+    if first is not None:
+        return first
+    answer, _ = world.until_answer()
+    return answer
+
+
+def _baked_into(world: World, answer: dict[str, Any]) -> dict[str, list[str]]:
+    push = world.codebuild.on_success
+    assert push is not None
+    return push.baked[answer["Data"]["ImageTag"]]  # type: ignore[attr-defined,no-any-return]
+
+
+def test_modules_and_language_files_are_baked_into_the_image(world: World) -> None:
+    _put_extension(world, "demo.zip", module_zip())
+    _put_extension(world, "French.ini", LANGUAGE_INI)
+    _put_extension(world, "", b"")  # the folder marker the S3 console creates: nothing to bake
+    answer = _build_with(world, ExtensionsS3Prefix=EXT_PREFIX)
+    assert answer["Status"] == "SUCCESS", answer
+    (build_id,) = world.codebuild.started
+    assert world.codebuild.builds[build_id].env["EXTENSIONS_S3_PREFIX"] == EXT_PREFIX
+    baked = _baked_into(world, answer)
+    assert baked["modules"] == ["demo_module_v1.0.0"]
+    assert baked["languages"] == ["French.ini"]
+    assert "modules/demo_module_v1.0.0/config.json" in baked["files"]
+    assert "languages/French.ini" in baked["files"]
+
+
+def test_a_bad_module_zip_fails_the_build_naming_the_key(world: World) -> None:
+    _put_extension(world, "demo.zip", module_zip())
+    _put_extension(world, "github-download.zip", module_zip("redcap-demo-module-main"))
+    answer = _build_with(world, ExtensionsS3Prefix=EXT_PREFIX)
+    assert answer["Status"] == "FAILED"
+    assert "image build FAILED in phase BUILD" in answer["Reason"]
+    assert "; log: https://console.aws.amazon.com/cloudwatch/" in answer["Reason"]
+    # The whole line is in the build's log (CloudFormation's reason keeps 250 characters).
+    (build_id,) = world.codebuild.started
+    message = world.codebuild.builds[build_id].message
+    assert f"extensions: {EXT_PREFIX}github-download.zip: the folder 'redcap-demo-module-main' is not" in message
+    assert world.ecr.describe_images(repositoryName=REPO)["imageDetails"] == []
+
+
+def test_the_identity_changes_when_a_module_changes_and_not_otherwise(world: World) -> None:
+    _put_extension(world, "demo.zip", module_zip(body="one"))
+    first = _build_with(world, ExtensionsS3Prefix=EXT_PREFIX)
+    assert first["Status"] == "SUCCESS"
+    # Same prefix, same objects: the image is reused, no second build.
+    again = _build_with(world, ExtensionsS3Prefix=EXT_PREFIX)
+    assert again["Data"]["SourceTag"] == first["Data"]["SourceTag"]
+    assert again["Data"]["Reused"] == "true"
+    assert len(world.codebuild.started) == 1
+    # A changed module: new source tag, new build, new image (content hash) and digest.
+    _put_extension(world, "demo.zip", module_zip(body="two"))
+    changed = _build_with(world, "Update", first["PhysicalResourceId"], ExtensionsS3Prefix=EXT_PREFIX)
+    assert changed["Status"] == "SUCCESS", changed
+    assert changed["Data"]["SourceTag"] != first["Data"]["SourceTag"]
+    assert changed["Data"]["ImageTag"] != first["Data"]["ImageTag"]
+    assert changed["Data"]["ImageUri"] != first["Data"]["ImageUri"]
+    assert len(world.codebuild.started) == 2
+    # An added language file is a change too; a prefix without extensions is a third identity.
+    _put_extension(world, "French.ini", LANGUAGE_INI)
+    added = _build_with(world, ExtensionsS3Prefix=EXT_PREFIX)
+    assert added["Data"]["SourceTag"] not in {first["Data"]["SourceTag"], changed["Data"]["SourceTag"]}
+    plain = _build_with(world)
+    assert plain["Data"]["SourceTag"] not in {
+        first["Data"]["SourceTag"],
+        changed["Data"]["SourceTag"],
+        added["Data"]["SourceTag"],
+    }
+    assert "EXTENSIONS_S3_PREFIX" not in world.codebuild.builds[world.codebuild.started[-1]].env
+
+
+def test_extensions_are_baked_again_into_a_redcap_upgrade(world: World) -> None:
+    _put_extension(world, "demo.zip", module_zip())
+    first = _build_with(world, ExtensionsS3Prefix=EXT_PREFIX)
+    new_zip = world.upload_release("15.6.0")
+    upgraded = _build_with(
+        world, "Update", first["PhysicalResourceId"], ExtensionsS3Prefix=EXT_PREFIX, RedcapSourceZip=new_zip
+    )
+    assert upgraded["Status"] == "SUCCESS", upgraded
+    assert upgraded["Data"]["Version"] == "15.6.0"
+    assert _baked_into(world, upgraded)["modules"] == ["demo_module_v1.0.0"]
+
+
+def test_no_prefix_keeps_the_source_tag_it_always_had() -> None:
+    location = image_build.S3Location("b", "redcap15.5.1.zip")
+    plain = image_build.source_tag("etag", "sha", location, "linux/amd64")
+    assert image_build.source_tag("etag", "sha", location, "linux/amd64", "") == plain
+    assert image_build.source_tag("etag", "sha", location, "linux/amd64", "abc") != plain
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("s3://bucket/extensions", "one folder, ending in /"),
+        ("s3://bucket/a/b/", "one folder, ending in /"),
+        ("s3://bucket/", "one folder, ending in /"),
+        ("https://bucket/extensions/", "one folder, ending in /"),
+        ("s3://missing-bucket-0000/extensions/", "no such bucket"),
+    ],
+)
+def test_a_bad_prefix_fails_before_any_build_naming_the_parameter(world: World, value: str, reason: str) -> None:
+    answer = _build_with(world, ExtensionsS3Prefix=value)
+    assert answer["Status"] == "FAILED"
+    assert "ExtensionsS3Prefix" in answer["Reason"]
+    assert reason in answer["Reason"]
+    assert world.codebuild.started == []

@@ -75,6 +75,13 @@ PARAMETER_SETS: dict[str, dict[str, Any]] = {
         "RedcapSourceZip": "s3://redcap-releases-123/redcap15.5.1.zip",
         "ImageUri": "",
     },
+    # The image build also bakes module zips and language files from a prefix (issue 18 item 4).
+    "zip-build-extensions": {
+        "SesEmailIdentity": "redcap@example.org",
+        "RedcapSourceZip": "s3://redcap-releases-123/redcap15.5.1.zip",
+        "ImageUri": "",
+        "ExtensionsS3Prefix": "s3://redcap-releases-123/extensions-2026-12/",
+    },
 }
 SAMPLE_PARAMETERS = {"ImageUri": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/team/redcap:14.5.1"}
 

@@ -130,12 +130,19 @@ def ensure_base_image() -> None:
     )
 
 
-def build_redcap_image(zip_path: Path, ca_bundle: Path, tag: str | None = None) -> dict[str, str]:
-    """Runs containers/redcap/build.sh; returns its IMAGE/VERSION/CONTEXT_HASH lines."""
+def build_redcap_image(
+    zip_path: Path, ca_bundle: Path, tag: str | None = None, extensions: tuple[Path, str] | None = None
+) -> dict[str, str]:
+    """Runs containers/redcap/build.sh; returns its IMAGE/VERSION/CONTEXT_HASH lines.
+
+    ``extensions``: a folder of module zips and language files and the S3 prefix it stands for.
+    """
     cmd = [str(CONTAINERS / "redcap" / "build.sh"), "--zip", str(zip_path), "--ca-bundle", str(ca_bundle)]
     cmd += ["--base-image", BASE_IMAGE]
     if tag:
         cmd += ["--tag", tag]
+    if extensions:
+        cmd += ["--extensions", str(extensions[0]), "--extensions-prefix", extensions[1]]
     done = subprocess.run(cmd, capture_output=True, text=True, env=podman_env(), timeout=1200, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"build.sh failed ({done.returncode}): {done.stderr.strip()[-3000:]}")

@@ -15,6 +15,12 @@ CA bundle that the build downloads. Every build pushes two immutable tags on one
 human tag ``<REDCap version>-<CONTEXT_HASH>`` that ``build.sh`` prints, and the source tag. A
 Create or Update whose source tag already exists in ECR reuses that image (a rollback, a stack
 update that did not touch the image) and starts no build.
+
+External modules and language files (``ExtensionsS3Prefix``, optional): the build bakes every
+object under that prefix into the image (``containers/redcap/extensions.py`` checks them), so the
+source tag also covers a fingerprint of the prefix's listing (each key with its ETag and size): a
+changed, added or removed module is a new source tag and a new build; an unchanged prefix reuses
+the image. Without the parameter the source tag is what it always was.
 """
 
 from __future__ import annotations
@@ -44,6 +50,10 @@ CodeBuildClient = Any
 ECRClient = Any
 
 SOURCE_PARAMETER = "RedcapSourceZip"
+EXTENSIONS_PARAMETER = "ExtensionsS3Prefix"
+# One folder level under the bucket: the build role's s3:prefix condition is derived from it in the
+# template, and CloudFormation can only split off a fixed number of path segments.
+_EXTENSIONS_URL = re.compile(r"^s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/([A-Za-z0-9_-][A-Za-z0-9._-]*/)$")
 _S3_URL = re.compile(r"^s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(.+)$")
 _REPO_URI = re.compile(r"^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?/([a-z0-9._/-]+)$")
 _LAYER_ARN = re.compile(r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:layer:[A-Za-z0-9_-]+:\d+$")
@@ -83,6 +93,7 @@ class ImageProps:
     platform: str
     build_timeout_minutes: int
     cluster_id: str | None
+    extensions: S3Location | None = None
 
     @property
     def repository_name(self) -> str:
@@ -114,7 +125,16 @@ def parse_props(props: Mapping[str, Any]) -> ImageProps:
     cluster = props.get("DbClusterIdentifier") or None
     if cluster is not None and (not isinstance(cluster, str) or not _CLUSTER_ID.fullmatch(cluster)):
         raise InputError("DbClusterIdentifier", "must be an Aurora cluster identifier")
-    return ImageProps(S3Location(match.group(1), match.group(2)), repo, project, layer, platform, timeout, cluster)
+    extensions = None
+    prefix_url = props.get(EXTENSIONS_PARAMETER) or ""
+    if prefix_url:
+        found = _EXTENSIONS_URL.fullmatch(str(prefix_url))
+        if not found:
+            raise InputError(EXTENSIONS_PARAMETER, "must be empty or s3://BUCKET/PREFIX/ (one folder, ending in /)")
+        extensions = S3Location(found.group(1), found.group(2))
+    return ImageProps(
+        S3Location(match.group(1), match.group(2)), repo, project, layer, platform, timeout, cluster, extensions
+    )
 
 
 # ----- Inputs ---------------------------------------------------------------------------
@@ -147,8 +167,36 @@ def context_sha256(lambda_client: LambdaClient, layer_arn: str) -> str:
         raise InputError("ContextLayerArn", f"cannot read the build context layer ({code})") from None
 
 
-def source_tag(etag: str, context_sha: str, location: S3Location, platform: str) -> str:
-    material = "\n".join(["redcap-image/1", location.url, etag, context_sha, platform])
+def extensions_fingerprint(s3: S3Client, prefix: S3Location) -> str:
+    """A hash of what the build will bake from the prefix: every key under it with its ETag and size.
+
+    ListObjectsV2 pages through the keys (1,000 a page); a missing or unreadable prefix fails naming
+    the parameter, before any build. Folder markers (keys ending in ``/``, which the S3 console
+    creates) hold nothing and are left out, as ``aws s3 cp --recursive`` leaves them out.
+    """
+    lines = []
+    try:
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=prefix.bucket, Prefix=prefix.key):
+            for item in page.get("Contents", []):
+                key = str(item["Key"])
+                if not key.endswith("/"):
+                    lines.append(f"{key}\t{str(item.get('ETag', '')).strip(chr(34))}\t{item.get('Size', 0)}")
+    except ClientError as err:
+        code = str(err.response.get("Error", {}).get("Code", ""))
+        problem = {"NoSuchBucket": "no such bucket", "AccessDenied": "not readable by the stack (access denied)"}
+        raise InputError(
+            EXTENSIONS_PARAMETER, f"{prefix.url}: {problem.get(code, f'cannot be listed ({code})')}"
+        ) from None
+    material = "\n".join(sorted(lines))
+    return hashlib.sha256(material.encode()).hexdigest()
+
+
+def source_tag(etag: str, context_sha: str, location: S3Location, platform: str, extensions: str = "") -> str:
+    parts = ["redcap-image/1", location.url, etag, context_sha, platform]
+    if extensions:
+        # Only with ExtensionsS3Prefix: images built without it keep their source tag (and are reused).
+        parts.append(f"extensions {extensions}")
+    material = "\n".join(parts)
     return "src-" + hashlib.sha256(material.encode()).hexdigest()[:24]
 
 
@@ -174,15 +222,16 @@ def find_image(ecr: ECRClient, repository: str, tag: str) -> Image | None:
 
 
 def start_build(codebuild: CodeBuildClient, props: ImageProps, tag: str, token: str) -> str:
+    env = [
+        {"name": "REDCAP_SOURCE_ZIP", "value": props.source_zip.url, "type": "PLAINTEXT"},
+        {"name": "SOURCE_TAG", "value": tag, "type": "PLAINTEXT"},
+        {"name": "CONTEXT_LAYER_ARN", "value": props.context_layer_arn, "type": "PLAINTEXT"},
+        {"name": "IMAGE_PLATFORM", "value": props.platform, "type": "PLAINTEXT"},
+    ]
+    if props.extensions is not None:
+        env.append({"name": "EXTENSIONS_S3_PREFIX", "value": props.extensions.url, "type": "PLAINTEXT"})
     build = codebuild.start_build(
-        projectName=props.project_name,
-        idempotencyToken=token[:64],
-        environmentVariablesOverride=[
-            {"name": "REDCAP_SOURCE_ZIP", "value": props.source_zip.url, "type": "PLAINTEXT"},
-            {"name": "SOURCE_TAG", "value": tag, "type": "PLAINTEXT"},
-            {"name": "CONTEXT_LAYER_ARN", "value": props.context_layer_arn, "type": "PLAINTEXT"},
-            {"name": "IMAGE_PLATFORM", "value": props.platform, "type": "PLAINTEXT"},
-        ],
+        projectName=props.project_name, idempotencyToken=token[:64], environmentVariablesOverride=env
     )["build"]
     return str(build["id"])
 
@@ -327,7 +376,9 @@ def begin(
     Returns the state for the polls (strings only: it travels in the EventBridge input).
     """
     etag = check_source_zip(clients.s3, props.source_zip)
-    tag = source_tag(etag, context_sha256(clients.lambda_, props.context_layer_arn), props.source_zip, props.platform)
+    extensions = extensions_fingerprint(clients.s3, props.extensions) if props.extensions else ""
+    context = context_sha256(clients.lambda_, props.context_layer_arn)
+    tag = source_tag(etag, context, props.source_zip, props.platform, extensions)
     state = {
         "SourceTag": tag,
         "PreviousVersion": previous_version(physical_id) or "",

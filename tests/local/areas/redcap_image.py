@@ -31,8 +31,12 @@ BUCKET = "redcap-local-releases"
 MAX_POLLS = 6
 
 
-def zip_stack(zip_key: str) -> Stack:
-    return Stack(**{**STACK_PARAMS, "ImageUri": "", "RedcapSourceZip": f"s3://{BUCKET}/{zip_key}"})
+EXTENSIONS = f"s3://{BUCKET}/extensions-local/"
+
+
+def zip_stack(zip_key: str, extensions: str = "") -> Stack:
+    params = {"ImageUri": "", "RedcapSourceZip": f"s3://{BUCKET}/{zip_key}", "ExtensionsS3Prefix": extensions}
+    return Stack(**{**STACK_PARAMS, **params})
 
 
 def _context_zip() -> bytes:
@@ -105,8 +109,8 @@ class ImageWorld:
         self.local.set_env("AWS_ENDPOINT_URL_CODEBUILD", url)
         return f"zips in s3://{BUCKET}, layer {layer['LayerVersionArn'].rsplit(':', 2)[1]}, repository {name}"
 
-    def event(self, request: str, zip_key: str, capture: ResponseCapture) -> dict[str, Any]:
-        stack = zip_stack(zip_key)
+    def event(self, request: str, zip_key: str, capture: ResponseCapture, extensions: str = "") -> dict[str, Any]:
+        stack = zip_stack(zip_key, extensions)
         stack.physical.update(self.physical)
         ev = stack.cfn_event("redcap_image", f"{request.lower()}.json", CUSTOM_RESOURCE_ID)
         ev["ResponseURL"] = capture.url(f"redcap-image-{request.lower()}")
@@ -205,6 +209,29 @@ def scenario(local: Local, run: Run) -> None:
 
         if upgraded:
             run.step(RESOURCE, "Update: rollback reuses the image, takes no snapshot", rollback)
+
+        def extensions() -> str:
+            # Issue 18 item 4: a module zip and a language file under ExtensionsS3Prefix, baked by the
+            # build's own check (containers/redcap/extensions.py, run by the emulator's build).
+            from testkit.redcap_extensions import LANGUAGE_INI, module_zip
+
+            key = EXTENSIONS.removeprefix(f"s3://{BUCKET}/")
+            world.s3.put_object(Bucket=BUCKET, Key=f"{key}demo_module_v1.0.0.zip", Body=module_zip())
+            world.s3.put_object(Bucket=BUCKET, Key=f"{key}French.ini", Body=LANGUAGE_INI)
+            builds = len(world.emulator.started)
+            ev = world.event("Update", "redcap15.5.1.zip", capture, EXTENSIONS)
+            ev["PhysicalResourceId"] = state["create"]["PhysicalResourceId"]
+            answer, polls = world.drive(ev, capture)
+            data = answer["Data"]
+            baked = world.emulator.on_success.baked[data["ImageTag"]]
+            if len(world.emulator.started) != builds + 1 or data["ImageUri"] == state["create"]["Data"]["ImageUri"]:
+                raise StepFailed("a new prefix did not build a new image")
+            if baked["modules"] != ["demo_module_v1.0.0"] or baked["languages"] != ["French.ini"]:
+                raise StepFailed(f"baked {baked}")
+            return f"1 build, {polls} polls: modules/demo_module_v1.0.0 and languages/French.ini in {data['ImageTag']}"
+
+        if created:
+            run.step(RESOURCE, "Update: ExtensionsS3Prefix bakes a module and a language file", extensions)
 
         def delete() -> str:
             ev = world.event("Delete", "redcap15.5.1.zip", capture)

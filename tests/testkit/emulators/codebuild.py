@@ -10,8 +10,12 @@ message, or ``TIMED_OUT``. On success it does what the buildspec's last steps do
 real ECR client (moto's): :class:`EcrPush` reads the release zip the build was given from S3
 (``REDCAP_SOURCE_ZIP``), checks and versions it the way ``build.sh`` does, and pushes one image
 manifest under ``<version>-<context hash>`` and the build's ``SOURCE_TAG`` (or only adds the
-source tag when the version tag exists, as the buildspec does). No container is built: the
-image tests build the real one.
+source tag when the version tag exists, as the buildspec does). With ``EXTENSIONS_S3_PREFIX``
+it downloads every object under that prefix (the buildspec's ``aws s3 cp --recursive``) and runs
+the build's own check, ``containers/redcap/extensions.py``, on them: a bad module zip fails the
+build in ``BUILD`` with that script's message; what it would bake is recorded in ``baked`` under
+the version tag, and its content is part of the context hash, as in ``build.sh``. No container is
+built: the image tests build the real one.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import hashlib
 import io
 import json
 import re
+import tempfile
 import threading
 import time
 import uuid
@@ -28,8 +33,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
+from testkit import redcap_extensions
 from testkit.emulators import serving
 
 PHASES = [
@@ -121,6 +128,33 @@ class EcrPush:
 
     def __init__(self, s3: Any, ecr: Any, repository: str) -> None:
         self.s3, self.ecr, self.repository = s3, ecr, repository
+        # version tag -> {"modules": [...], "languages": [...], "files": [paths under the web root]}
+        self.baked: dict[str, dict[str, list[str]]] = {}
+
+    def _extensions(self, prefix_url: str) -> tuple[bytes, dict[str, list[str]]]:
+        """Download the prefix as ``aws s3 cp --recursive`` would and stage it with the build's own check."""
+        bucket, _, prefix = prefix_url.removeprefix("s3://").partition("/")
+        ext = redcap_extensions.load()
+        with tempfile.TemporaryDirectory() as tmp:
+            source, webroot = Path(tmp, "source"), Path(tmp, "redcap")
+            webroot.mkdir()
+            try:
+                pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+                for item in (obj for page in pages for obj in page.get("Contents", [])):
+                    if str(item["Key"]).endswith("/"):
+                        continue
+                    target = source / str(item["Key"])[len(prefix) :]
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_bytes(self.s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read())
+            except Exception as err:
+                raise BuildFailure("PRE_BUILD", f"aws s3 cp --recursive {prefix_url}: {err}") from None
+            try:
+                staged = ext.stage(source, prefix_url, webroot)
+            except ext.ExtensionError as err:
+                raise BuildFailure("BUILD", f"extensions: {err}") from None
+            files = sorted(p.relative_to(webroot).as_posix() for p in webroot.rglob("*") if p.is_file())
+            content = b"".join(f.encode() + (webroot / f).read_bytes() for f in files)
+        return content, {"modules": staged.modules, "languages": staged.languages, "files": files}
 
     def __call__(self, env: dict[str, str]) -> None:
         url = env.get("REDCAP_SOURCE_ZIP", "")
@@ -136,8 +170,13 @@ class EcrPush:
         versions = {m.group(1) for n in names if (m := _VERSION_DIR.match(n))}
         if len(versions) != 1:
             raise BuildFailure("BUILD", f"build.sh: --zip: expected one redcap_vX.Y.Z folder, found {len(versions)}")
-        context_hash = hashlib.sha256(data + env.get("CONTEXT_LAYER_ARN", "").encode()).hexdigest()[:12]
+        baked: dict[str, list[str]] = {"modules": [], "languages": [], "files": []}
+        extensions = b""
+        if env.get("EXTENSIONS_S3_PREFIX"):
+            extensions, baked = self._extensions(env["EXTENSIONS_S3_PREFIX"])
+        context_hash = hashlib.sha256(data + extensions + env.get("CONTEXT_LAYER_ARN", "").encode()).hexdigest()[:12]
         version_tag = f"{versions.pop()}-{context_hash}"
+        self.baked[version_tag] = baked
         manifest = json.dumps(
             {
                 "schemaVersion": 2,
