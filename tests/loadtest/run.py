@@ -168,7 +168,7 @@ def markdown(
             "",
         ]
     else:
-        lines += ["Unpaced (no WAF in front): visitors send back to back.", ""]
+        lines += ["Unpaced (no WAF in front, or an address its rate limit exempts): visitors send back to back.", ""]
     lines += [
         "Total also counts each visitor's one version probe (the redirect that finds the version folder).",
         "",
