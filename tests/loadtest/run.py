@@ -312,9 +312,16 @@ def main(argv: list[str] | None = None) -> int:
 
     rule: WafRule | None = None
     pace: float | None = None
+    machine = ""
     if args.local:
         with tempfile.TemporaryDirectory() as tmp, local_stack(Path(tmp)) as host:
+            # Load test, container and database share this machine: say how busy it was.
+            load_before = os.getloadavg()[0]
             run_locust(host, args.users, seconds, out, None, args.survey)
+        machine = (
+            f"Run {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} CPUs shared by Locust, the"
+            f" container and MariaDB; load average {load_before:.1f} at the start.\n\n"
+        )
         label = "the local image"
     else:
         host = check_url(args.url)
@@ -326,6 +333,7 @@ def main(argv: list[str] | None = None) -> int:
 
     rows = read_stats(out / "locust_stats.csv")
     report = markdown(rows, target=label, users=args.users, seconds=seconds, pace_rps=pace, rule=rule)
+    report = report.replace("\n\n", "\n\n" + machine, 1) if machine else report
     points = read_history(out / "locust_stats_history.csv")
     if points:
         plot(points, out / "results.png", f"REDCap load test: {label}")
