@@ -49,7 +49,7 @@ install: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed $(
 lint: $(VENV)/.installed ## ruff + mypy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy layers/shared/redcap_ctl tests/testkit $$(find functions tests/local tests/bench tests/cost tests/smoke tests/preflight -name "*.py")
+	$(VENV)/bin/mypy layers/shared/redcap_ctl tests/testkit $$(find functions tests/local tests/bench tests/cost tests/smoke tests/preflight tests/loadtest -name "*.py")
 
 .PHONY: unit
 unit: $(VENV)/.installed ## pytest (everything but the image tests)
@@ -120,7 +120,7 @@ guard: $(VENV)/.installed $(GUARD_DIR)/.installed ## cfn-guard: guard/*.guard (H
 	PYTHONPATH=layers/shared:tests $(PY) -m testkit.guard
 
 .PHONY: test
-test: install lint unit image-test static build-check ## Everything CI runs: lint, types, tests, the image, template gates, sam build
+test: install lint unit image-test load-local static build-check ## Everything CI runs: lint, types, tests, the image, a 20 s local load run, template gates, sam build
 
 .PHONY: build-check
 build-check: build ## sam build, then check every function package and the layer were produced
@@ -182,6 +182,27 @@ bench: install bench-image bench-canary ## Benchmarks: cold start, peak memory, 
 .PHONY: bench-canary
 bench-canary: $(VENV)/.installed ## ECS Express canary rollback odds under Express's rule and REDCap's; rewrites tests/bench/canary-results.md
 	PYTHONPATH=layers/shared:tests $(PY) -m bench.canary_alarm --write
+
+# ----- Load tests (docs/performance.md#load-tests): Locust with REDCap's journeys -----
+# make load URL=https://redcap.example.org [USERS=10] [MINUTES=5] [SURVEY=hash] [WAF_LIMIT=n | NO_WAF_PACING=1]
+# make load-local [USERS=10] [MINUTES=...] [RECORD=1]: the local image; 20 seconds unless MINUTES is given.
+USERS ?= 10
+MINUTES ?=
+LOAD_RUN := PYTHONPATH=layers/shared:tests $(PY) -m loadtest.run
+ifneq ($(filter load,$(MAKECMDGOALS)),)
+ifeq ($(strip $(URL)),)
+$(error make load needs URL=https://<your stack's address> (make load-local runs against the local image))
+endif
+endif
+
+.PHONY: load
+load: $(VENV)/.installed ## Load test a live stack, paced below WAF's rate limit: make load URL=https://... [USERS=10] [MINUTES=5]
+	$(LOAD_RUN) --url "$(URL)" --users $(USERS) $(if $(MINUTES),--minutes $(MINUTES)) $(if $(SURVEY),--survey "$(SURVEY)") \
+		$(if $(WAF_LIMIT),--waf-limit $(WAF_LIMIT)) $(if $(NO_WAF_PACING),--no-waf-pacing)
+
+.PHONY: load-local
+load-local: $(VENV)/.installed container-tools ## Load test the local image (stand-in release, MariaDB), 20 s by default [RECORD=1]
+	$(CONTAINER_ENV) $(LOAD_RUN) --local --users $(USERS) $(if $(MINUTES),--minutes $(MINUTES),--seconds 20) $(if $(RECORD),--record)
 
 .PHONY: bench-image
 bench-image: $(VENV)/.installed container-tools ## Image benchmarks: size, start-to-healthy, first install, request latency

@@ -4,7 +4,10 @@ and one request's latency through Apache and PHP, measured here with podman on l
 The image is built from the stand-in release (the real REDCap is larger and its installer
 runs far more SQL: treat the install figure as the image's own overhead, not REDCap's).
 Figures are medians over ``--runs`` containers; latency is over ``--requests`` sequential
-requests. The Markdown table goes to stdout and to tests/bench/image-results.md.
+requests. The Markdown table goes to stdout and to tests/bench/image-results.md, followed by
+the database connection figures (tests/bench/connections.py: the token, the TLS connect, and
+requests per second per vCPU with a connection per request and with the reuse that is safe).
+``--connections-only`` re-measures only the latter and keeps the first table.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import time
 import uuid
 from pathlib import Path
 
+from bench import connections
 from testkit.image_harness import (
     MariaDB,
     Pki,
@@ -56,6 +60,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--cpus", type=float, default=1.0, help="podman --cpus for the throughput runs")
+    parser.add_argument("--seconds", type=float, default=8.0, help="seconds per throughput run")
+    parser.add_argument("--concurrency", type=int, default=8, help="keep-alive clients per throughput run")
+    parser.add_argument("--connections-only", action="store_true", help="keep the image table, re-measure connections")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -67,6 +75,16 @@ def main() -> None:
         build_mariadb_image()
         size_mb = int(podman("image", "inspect", "-f", "{{.Size}}", info["IMAGE"]).strip()) / 1e6
         db = MariaDB(pki).start()
+        if args.connections_only:
+            try:
+                section = _connections(args, db, info["IMAGE"], work)
+            finally:
+                db.stop()
+            kept = RESULTS.read_text().split("\n## Database connections")[0].rstrip()
+            RESULTS.write_text(kept + "\n\n" + section + "\n")
+            connections.write_docs(section)
+            print(section)
+            return
         healthy: list[float] = []
         first_install: list[float] = []
         later_boot: list[float] = []
@@ -101,6 +119,7 @@ def main() -> None:
                             page_ms.append((time.perf_counter() - t0) * 1000)
                 finally:
                     again.remove()
+            section = _connections(args, db, info["IMAGE"], work)
         finally:
             db.stop()
 
@@ -127,8 +146,36 @@ def main() -> None:
             *(f"| {name} | {value} |" for name, value in rows),
         ]
     )
-    print(table)
-    RESULTS.write_text(table + "\n")
+    print(table + "\n\n" + section)
+    RESULTS.write_text(table + "\n\n" + section + "\n")
+    connections.write_docs(section)
+
+
+def _connections(args: argparse.Namespace, db: MariaDB, image: str, work: Path) -> str:
+    """The connection figures, from one ready container (installed schema) with the bench page mounted."""
+    pages = connections.write_bench_page(work / "bench-page")
+    env = _fresh_env(db)
+
+    def start(extra: list[str]) -> RedcapContainer:
+        # The first boot installs the schema; the measured container then boots on it.
+        first = RedcapContainer(image, env, work)
+        first.start()
+        try:
+            first.wait_for("/healthz", 200, timeout=120, need='"ready":true')
+        finally:
+            first.remove()
+        mount = ["-v", f"{pages}:/var/www/redcap/bench:ro"]
+        c = RedcapContainer(image, {**env, "LISTEN_PORT": str(free_port())}, work, extra_args=[*extra, *mount])
+        c.start()
+        try:
+            c.wait_for("/healthz", 200, timeout=120, need='"ready":true')
+        except BaseException:
+            c.remove()
+            raise
+        return c
+
+    parts, runs = connections.run_all(start, cpus=args.cpus, seconds=args.seconds, concurrency=args.concurrency)
+    return connections.table(parts, runs, args.cpus, args.concurrency)
 
 
 if __name__ == "__main__":

@@ -364,6 +364,31 @@ def test_credentials_are_cached_until_shortly_before_they_expire(built_image: Bu
         credentials.lifetime = dt.timedelta(hours=6)
 
 
+def test_iam_token_is_reused_for_ten_minutes_never_past_its_credentials(built_image: BuiltImage, credentials):
+    # AWS does not throttle connections that present the same token (docs/performance.md): one
+    # token serves 600 s of new connections, per user, and no longer than its credentials last.
+    php = (
+        "require '/opt/redcap-image/lib/aws.php';$n = time();"
+        "$t = fn (int $dt, string $u = 'redcap_iam') => rc_rds_token('db.example', 3306, $u, 'us-east-1', $n + $dt);"
+        "$a = $t(0);"
+        "echo json_encode([$a === $t(1), $a === $t(419), $a === $t(599), $a === $t(600), $a === $t(1, 'other'),"
+        " str_contains($t(600), 'X-Amz-Date=' . gmdate('Ymd\\THis\\Z', $n + 600))]);"
+    )
+    args = [
+        *("run", "--rm", "--network", "host", "--entrypoint", "php"),
+        *("-e", f"AWS_CONTAINER_CREDENTIALS_FULL_URI={credentials.url}"),
+        *("-e", f"AWS_CONTAINER_AUTHORIZATION_TOKEN={credentials.authorization}"),
+        *(built_image.ref, "-r", php),
+    ]
+    assert json.loads(podman(*args)) == [True, True, True, False, False, True]
+    # Credentials that expire in 12 minutes are refreshed 5 minutes before: the token with them.
+    credentials.lifetime = dt.timedelta(minutes=12)
+    try:
+        assert json.loads(podman(*args))[:3] == [True, True, False]
+    finally:
+        credentials.lifetime = dt.timedelta(hours=6)
+
+
 def test_runs_as_non_root_with_an_immutable_web_root(make_container):
     c = make_container()
     wait_ready(c)

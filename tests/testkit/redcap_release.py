@@ -362,6 +362,29 @@ foreach (['DB_SALT', 'DB_PASSWORD', 'S3_USER_SECRET', 'SES_USER_SECRET', 'REDCAP
 """
 
 
+# REDCap's API answers a POST whose token belongs to no user with 403 and "ERROR: You do not have
+# permissions to use the API" ({"error": ...} when format=json): the "bad token" tests of
+# OuhscBbmc/REDCapR (tests/testthat/, e.g. test-users-export.R) expect exactly this from a real
+# REDCap. The stand-in has no API tokens, so every POST gets it (after connecting, as REDCap
+# connects before it checks the token). A GET shows a page, as before.
+_API_PHP = r"""<?php
+require __DIR__ . '/../redcap_v@VERSION@/Config/init_functions.php';
+if ($_SERVER['REQUEST_METHOD'] === 'POST') {
+    db_connect();
+    http_response_code(403);
+    $message = 'You do not have permissions to use the API';
+    if (($_POST['format'] ?? 'xml') === 'json') {
+        header('Content-Type: application/json');
+        echo json_encode(['error' => $message]);
+    } else {
+        echo "ERROR: $message";
+    }
+    return;
+}
+standin_page('API');
+"""
+
+
 def _page(title: str, depth: int, version: str = STANDIN_VERSION) -> str:
     up = "/".join([".."] * depth)
     prefix = f"__DIR__ . '/{up}/redcap_v{version}" if depth else f"__DIR__ . '/redcap_v{version}"
@@ -380,7 +403,7 @@ def release_files(version: str = STANDIN_VERSION, fast_versions: tuple[str, ...]
         "redcap/install.php": _ROOT_HANDOVER.replace("@VERSION@", version).replace("@SCRIPT@", "install.php"),
         "redcap/upgrade.php": _ROOT_HANDOVER.replace("@VERSION@", version).replace("@SCRIPT@", "upgrade.php"),
         "redcap/cron.php": slow.replace("@INIT@", f"/redcap_v{version}/Config/init_functions.php"),
-        "redcap/api/index.php": _page("API", 1, version),
+        "redcap/api/index.php": _API_PHP.replace("@VERSION@", version),
         "redcap/surveys/index.php": _page("Survey", 1, version),
         "redcap/languages/English.ini": "; stand-in\n",
         "redcap/temp/index.html": "",

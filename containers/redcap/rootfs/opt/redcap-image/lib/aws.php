@@ -16,6 +16,15 @@ const RC_CREDENTIALS_CACHE_KEY = 'redcap-image:role-credentials';
 /** Credentials are refreshed this long before they expire. */
 const RC_CREDENTIALS_MARGIN_SECONDS = 300;
 const RC_RDS_TOKEN_SECONDS = 900;
+/**
+ * How long one IAM token serves new connections (of its 900 s life). AWS throttles IAM database
+ * authentication at 200 new connections per second, except connections that present the same
+ * token, and recommends reusing tokens (Aurora User Guide, "IAM database authentication",
+ * limitations; docs/performance.md). The server checks a token only when a connection
+ * authenticates, so every connection still gets at least 300 s of the token's life.
+ */
+const RC_RDS_TOKEN_REUSE_SECONDS = 600;
+const RC_RDS_TOKEN_CACHE_PREFIX = 'redcap-image:rds-token:';
 
 /**
  * @return array{AccessKeyId:string,SecretAccessKey:string,Token:?string,Expiration:int}
@@ -86,6 +95,30 @@ function rc_fetch_container_credentials(): array
         usleep(200000 * $attempt);
     }
     throw new RcAwsError("the container credentials endpoint failed: $lastError");
+}
+
+/**
+ * The IAM token for a new connection as this task's role: one token per host, port, user,
+ * Region and role key, shared by every Apache process through APCu (as the role credentials
+ * are) for RC_RDS_TOKEN_REUSE_SECONDS, and never past the point where the credentials that
+ * signed it are refreshed.
+ */
+function rc_rds_token(string $host, int $port, string $user, string $region, ?int $now = null): string
+{
+    $now ??= time();
+    $credentials = rc_role_credentials($now);
+    $key = RC_RDS_TOKEN_CACHE_PREFIX . hash('sha256', implode("\n", [$host, (string) $port, $user, $region, $credentials['AccessKeyId']]));
+    $cached = function_exists('apcu_fetch') ? apcu_fetch($key) : false;
+    if (is_array($cached) && isset($cached['token'], $cached['from'], $cached['until'])
+        && $cached['from'] <= $now && $now < $cached['until']) {
+        return (string) $cached['token'];
+    }
+    $token = rc_rds_auth_token($host, $port, $user, $region, $credentials, $now);
+    $until = min($now + RC_RDS_TOKEN_REUSE_SECONDS, $credentials['Expiration'] - RC_CREDENTIALS_MARGIN_SECONDS);
+    if ($until > $now && function_exists('apcu_store')) {
+        apcu_store($key, ['token' => $token, 'from' => $now, 'until' => $until], $until - $now);
+    }
+    return $token;
 }
 
 function rc_uri_encode(string $value): string

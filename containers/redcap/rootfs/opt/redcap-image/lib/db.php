@@ -1,8 +1,10 @@
 <?php
 /**
  * Database connection settings, shared by REDCap's database.php and the first-boot code.
- * IAM mode (the only one the stack uses): a fresh IAM token per connection, over TLS verified
- * against the RDS CA bundle. Password mode exists for local runs and tests only.
+ * IAM mode (the only one the stack uses): an IAM token for each connection, reused for up to
+ * 10 minutes by every connection of the task (rc_rds_token: AWS does not throttle connections
+ * that present the same token), over TLS verified against the RDS CA bundle. Password mode
+ * exists for local runs and tests only.
  */
 declare(strict_types=1);
 
@@ -25,7 +27,7 @@ function rc_db_settings(bool $reader = false, ?int $now = null): array
         $password = (string) rc_env('DB_PASSWORD');
     } else {
         $user = (string) rc_env('DB_IAM_USER');
-        $password = rc_rds_auth_token($host, $port, $user, (string) rc_env('REDCAP_REGION'), rc_role_credentials($now), $now);
+        $password = rc_rds_token($host, $port, $user, (string) rc_env('REDCAP_REGION'), $now);
     }
     return ['host' => $host, 'port' => $port, 'name' => (string) rc_env('DB_NAME'), 'user' => $user, 'password' => $password];
 }
