@@ -124,3 +124,28 @@ def test_the_database_resource_sees_the_snapshot_to_refuse_a_change() -> None:
     statements = Rendered(**RESTORE).props("DatabaseSetupFunctionRole")["Policies"][0]["PolicyDocument"]["Statement"]
     (status,) = [s for s in statements if s.get("Sid") == "ReadThisStacksStatus"]
     assert (status["Action"], status["Resource"]) == ("cloudformation:DescribeStacks", {"Ref": "AWS::StackId"})
+
+
+def test_the_runbook_walks_the_restore_with_the_messages_the_code_prints() -> None:
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    runbook = (root / "docs" / "runbook.md").read_text(encoding="utf-8")
+    section = runbook[runbook.index("## 11. Restore") : runbook.index("## 12. Delete")]
+    unfolded = " ".join(section.split())
+    install = (root / "containers/redcap/rootfs/opt/redcap-image/lib/install.php").read_text(encoding="utf-8")
+    database = (root / "layers/shared/redcap_ctl/database.py").read_text(encoding="utf-8")
+    # The boot's error and the custom resource's refusal, as the code words them.
+    assert "DB_SALT is not the salt this database was written with" in install
+    assert "RcWrongSalt: DB_SALT is not the salt this database was written with" in unfolded
+    assert "'salt_fingerprint'" in install.replace('"', "'") or "= 'salt_fingerprint'" in install
+    assert "DbSnapshotIdentifier may not change (that replaces the Aurora cluster); set it back to" in database
+    assert (
+        "SnapshotIdentifier: DbSnapshotIdentifier may not change (that replaces the Aurora cluster); set it back to"
+        in unfolded
+    )
+    assert "RestoreNeedsTheOldSalt" in unfolded and "RestoreNeedsTheOldSalt" in load()["Rules"]
+    assert "DecryptTheRestoredSalt" in unfolded
+    assert "python -m redcap_ctl.file_restore" in unfolded and "--dry-run" in unfolded
+    assert (root / "layers/shared/redcap_ctl/file_restore.py").exists()
+    assert "make local ONLY=restore" in unfolded
