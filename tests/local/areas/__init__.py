@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from local.areas import cron, custom_domain, database, express_canary, guardduty, redcap_image, rotation
+from local.areas import cron, custom_domain, database, express_canary, guardduty, redcap_image, restore, rotation
 
 # Order matters: rotation rotates the cron secret and then runs the next tick.
 AREAS: dict[str, ModuleType] = {
@@ -20,4 +20,5 @@ AREAS: dict[str, ModuleType] = {
     "cron": cron,
     "rotation": rotation,
     "redcap-image": redcap_image,
+    "restore": restore,
 }
