@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 # CopyObject copies at most 5 GB in one request (docs.aws.amazon.com/AmazonS3/latest/API/
-# API_CopyObject.html: "You can copy individual objects ... up to 5 GB in size in a single atomic action").
+# API_CopyObject.html: "You create a copy of your object up to 5 GB in size in a single atomic action").
 MAX_COPY_BYTES = 5 * 1024**3
 
 Action = Literal["restore", "created-later", "too-large"]
