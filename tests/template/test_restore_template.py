@@ -33,7 +33,12 @@ def _param(name: str) -> dict[str, Any]:
         (
             "DbSnapshotIdentifier",
             ["", SNAPSHOT, "arn:aws:rds:us-east-1:123456789012:cluster-snapshot:rds:redcap-2026-12-01-03-10"],
-            ["1starts-with-a-digit", "has space", "arn:aws:rds:us-east-1:123456789012:snapshot:instance-snap"],
+            [
+                "1starts-with-a-digit",
+                "has space",
+                "a" * 64,
+                "arn:aws:rds:us-east-1:123456789012:snapshot:instance-snap",
+            ],
         ),
         (
             "DbSaltSecretArn",
