@@ -13,9 +13,11 @@ helper = make_helper()
 try:
     from redcap_ctl import clients, database
     from redcap_ctl.errors import InputError
+    from redcap_ctl.image_build import stack_rolling_back
 
     rds_data = clients.client("rds-data")
     secretsmanager = clients.client("secretsmanager")
+    cloudformation = clients.client("cloudformation")
 except Exception as err:  # noqa: BLE001 -- any import-time failure must reach CloudFormation as FAILED, not a hang
     helper.init_failure(err)
 
@@ -47,6 +49,11 @@ def on_create_or_update(event: dict[str, Any], context: Any) -> str:
         logger.info("redcap_base_url", extra={"outcome": outcome, "base_url": new.base_url})
         helper.Data.update({"BaseUrl": new.base_url, "Outcome": outcome})
         return f"{new.target.database}/redcap_base_url"
+    if event.get("RequestType") == "Update":
+        stack_id = str(event.get("StackId", ""))
+        database.refuse_snapshot_change(
+            event.get("OldResourceProperties", {}), props, lambda: stack_rolling_back(cloudformation, stack_id)
+        )
     parsed = database.parse_database_props(props)
     helper.Data.update(database.ensure_database(rds_data, secretsmanager, parsed, _budget(context)))
     logger.info("database ready for REDCap", extra={"database": parsed.target.database, "user": parsed.iam_user})

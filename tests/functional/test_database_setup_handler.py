@@ -240,3 +240,59 @@ def test_a_bad_rotation_secret_fails_without_quoting_it(handler, stub, cfn_respo
     assert resp["Status"] == "FAILED"
     assert reason in resp["Reason"]
     assert value not in resp["Reason"]
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [("", "redcap-prod-before-upgrade"), ("redcap-prod-before-upgrade", ""), ("snap-a", "snap-b")],
+)
+def test_a_changed_snapshot_identifier_is_refused_before_any_sql(
+    handler, stub, cfn_responses, rotation_secret, old, new
+) -> None:
+    # CloudFormation has already restored (or created) a new cluster by now; FAILED rolls back to the old one.
+    event = database_event(rotation_secret)
+    event |= {"RequestType": "Update", "PhysicalResourceId": "redcap/redcap_iam"}
+    event["OldResourceProperties"] = copy.deepcopy(event["ResourceProperties"]) | {"SnapshotIdentifier": old}
+    event["ResourceProperties"]["SnapshotIdentifier"] = new
+    with Stubber(handler.cloudformation) as cfn:
+        cfn.add_response("describe_stacks", _stack("UPDATE_IN_PROGRESS"), {"StackName": event["StackId"]})
+        resp = send(handler, cfn_responses, event)
+    assert resp["Status"] == "FAILED"
+    assert "SnapshotIdentifier: DbSnapshotIdentifier may not change" in resp["Reason"]
+    assert f"set it back to {old or 'empty'!r}" in resp["Reason"]
+    assert 'docs/runbook.md "Restore"' in resp["Reason"]
+
+
+def test_an_update_from_a_stack_without_the_property_keeps_going(handler, stub, cfn_responses, rotation_secret) -> None:
+    # Stacks made before DbSnapshotIdentifier existed have no such old property: that is "" (no snapshot).
+    event = database_event(rotation_secret)
+    event |= {"RequestType": "Update", "PhysicalResourceId": "redcap/redcap_iam"}
+    event["OldResourceProperties"] = {k: v for k, v in event["ResourceProperties"].items() if k != "SnapshotIdentifier"}
+    for _ in range(9):
+        stub.add_response(
+            "execute_statement",
+            {"numberOfRecordsUpdated": 0},
+            {"resourceArn": CLUSTER, "secretArn": SECRET, "sql": ANY},
+        )
+    assert send(handler, cfn_responses, event)["Status"] == "SUCCESS"
+
+
+def _stack(status: str) -> dict[str, Any]:
+    return {"Stacks": [{"StackName": "redcap", "CreationTime": "2026-12-01T00:00:00Z", "StackStatus": status}]}
+
+
+def test_the_rollback_of_a_refused_change_goes_through(handler, stub, cfn_responses, rotation_secret) -> None:
+    # The rollback's Update carries the properties swapped; refusing it too would leave UPDATE_ROLLBACK_FAILED.
+    event = database_event(rotation_secret)
+    event |= {"RequestType": "Update", "PhysicalResourceId": "redcap/redcap_iam"}
+    event["OldResourceProperties"] = copy.deepcopy(event["ResourceProperties"]) | {"SnapshotIdentifier": "snap-b"}
+    for _ in range(9):
+        stub.add_response(
+            "execute_statement",
+            {"numberOfRecordsUpdated": 0},
+            {"resourceArn": CLUSTER, "secretArn": SECRET, "sql": ANY},
+        )
+    with Stubber(handler.cloudformation) as cfn:
+        cfn.add_response("describe_stacks", _stack("UPDATE_ROLLBACK_IN_PROGRESS"), {"StackName": event["StackId"]})
+        assert send(handler, cfn_responses, event)["Status"] == "SUCCESS"
+        cfn.assert_no_pending_responses()

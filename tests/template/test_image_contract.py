@@ -138,12 +138,15 @@ def test_database_setup_function_is_scoped_to_this_cluster_and_the_master_secret
         "Fn::GetAtt": ["DbCluster", "MasterUserSecret.SecretArn"]
     }
     assert by_sid["ReadTheRotationUserSecret"]["Resource"] == {"Ref": "RotationDbUserSecret"}
+    # Issue 18 item 6: a changed DbSnapshotIdentifier is refused except in its rollback (this stack only).
+    assert by_sid["ReadThisStacksStatus"]["Resource"] == {"Ref": "AWS::StackId"}
     assert set(by_sid) == {
         "OwnLogGroupOnly",
         "ActiveTracing",
         "DataApiOnThisCluster",
         "DataApiUsesTheMasterSecret",
         "ReadTheRotationUserSecret",
+        "ReadThisStacksStatus",
         "SecretsAreEncryptedWithTheStackKey",
     }
 

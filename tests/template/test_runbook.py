@@ -28,10 +28,22 @@ DEPLOY_ENVS = ["dev", "prod", "dev-express", "prod-express"]
 # CamelCase words in the runbook's code spans that are not template names, and why.
 NOT_TEMPLATE_NAMES = {
     "PendingConfirmation": "SNS's SubscriptionArn of an unconfirmed subscription",
+    # Restore (section 11): CloudFormation's AWS::RDS::DBCluster properties, the rule, the IAM statement
+    # and the encryption-context key it names (tests/template/test_restore_template.py pins each one).
+    "SnapshotIdentifier": "an AWS::RDS::DBCluster property",
+    "MasterUsername": "an AWS::RDS::DBCluster property",
+    "MasterUserPassword": "an AWS::RDS::DBCluster property",
+    "StorageEncrypted": "an AWS::RDS::DBCluster property",
+    "KmsKeyId": "an AWS::RDS::DBCluster property",
+    "RestoreNeedsTheOldSalt": "a rule of template.yaml (Rules)",
+    "DecryptTheRestoredSalt": "the Sid of an IAM statement in the service roles",
+    "SecretARN": "Secrets Manager's encryption-context key",
 }
 # snake_case words in code spans that are not samconfig.toml keys, and why.
 NOT_SAMCONFIG_KEYS = {
     "site_admin": "the first REDCap administrator's user name",
+    "rc_image_state": "the image's own state table in REDCap's database",
+    "salt_fingerprint": "a row of rc_image_state (the salt's fingerprint)",
 }
 
 

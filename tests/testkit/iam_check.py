@@ -82,6 +82,18 @@ PARAMETER_SETS: dict[str, dict[str, Any]] = {
         "ImageUri": "",
         "ExtensionsS3Prefix": "s3://redcap-releases-123/extensions-2026-12/",
     },
+    # Restore in the stack: the old deployment's salt secret, decrypted with its own key (DecryptTheRestoredSalt).
+    "restore-express": {
+        "ComputeType": "EcsExpress",
+        "SesEmailIdentity": "redcap@example.org",
+        "DbSnapshotIdentifier": "redcap-prod-final",
+        "DbSaltSecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:DbSaltSecret-Old-AbCdEf",
+    },
+    "restore-apprunner": {
+        "SesEmailIdentity": "redcap@example.org",
+        "DbSnapshotIdentifier": "redcap-prod-final",
+        "DbSaltSecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:DbSaltSecret-Old-AbCdEf",
+    },
 }
 SAMPLE_PARAMETERS = {"ImageUri": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/team/redcap:14.5.1"}
 

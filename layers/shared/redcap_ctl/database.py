@@ -159,6 +159,31 @@ def parse_database_props(props: Mapping[str, Any]) -> DatabaseProps:
     return DatabaseProps(_target(props), user, rotation)
 
 
+def refuse_snapshot_change(
+    old_props: Mapping[str, Any], new_props: Mapping[str, Any], rolling_back: Callable[[], bool]
+) -> None:
+    """Update: refuse a change of DbSnapshotIdentifier, which has already replaced the cluster.
+
+    CloudFormation's AWS::RDS::DBCluster reference (SnapshotIdentifier): a later update with a different
+    SnapshotIdentifier restores a NEW cluster, an empty one creates an empty cluster, and the original
+    cluster is deleted. CloudFormation deletes a replaced resource only in the cleanup after the whole
+    update succeeded, so failing here rolls the stack back to the old cluster, whose data is untouched.
+    The rollback then sends this resource an Update with the properties swapped (docs/image-build.md,
+    "CloudFormation's own rollback takes no snapshot"): that one must succeed, so ``rolling_back`` (the
+    stack's status, asked only when the identifier differs) lets it through. Properties from a stack
+    made before this property existed count as "" (no snapshot).
+    """
+    old = str(old_props.get("SnapshotIdentifier", "") or "")
+    new = str(new_props.get("SnapshotIdentifier", "") or "")
+    if old != new and not rolling_back():
+        # Kept short: crhelper truncates a long Reason before CloudFormation shows it.
+        raise InputError(
+            "SnapshotIdentifier",
+            f"DbSnapshotIdentifier may not change (that replaces the Aurora cluster); set it back to "
+            f'{old or "empty"!r} and restore into a NEW stack (docs/runbook.md "Restore")',
+        )
+
+
 def parse_base_url_props(props: Mapping[str, Any]) -> BaseUrlProps:
     url = require_str(props, "BaseUrl")
     if not url.startswith("https://"):

@@ -17,6 +17,7 @@ from local.areas import (
     express_idle_timeout,
     guardduty,
     redcap_image,
+    restore,
     rotation,
 )
 
@@ -30,4 +31,5 @@ AREAS: dict[str, ModuleType] = {
     "cron": cron,
     "rotation": rotation,
     "redcap-image": redcap_image,
+    "restore": restore,
 }

@@ -327,6 +327,43 @@ function rc_write_configured_marker(mysqli $db, string $how): void
     $stmt->execute();
 }
 
+/** The state table's row holding a fingerprint of DB_SALT (restore: docs/runbook.md "Restore"). */
+const RC_SALT_FINGERPRINT_ROW = 'salt_fingerprint';
+/** Fixed text the fingerprint is the HMAC of; changing it would make every stored fingerprint differ. */
+const RC_SALT_FINGERPRINT_TEXT = 'redcap-image salt fingerprint v1';
+
+/** The database was written with another salt: REDCap must not run on it with this one. */
+final class RcWrongSalt extends RcInstallError {}
+
+/**
+ * REDCap hashes with its salt ($salt in database.php), so a restored database only works with the
+ * salt of the deployment that wrote it. The state table keeps HMAC-SHA256(fixed text, key = salt):
+ * it shows whether two salts are equal, yet it is no hash of the salt itself and reveals nothing of
+ * it. A database from before the fingerprint existed gets one written; a different one stops the boot.
+ */
+function rc_check_salt_fingerprint(mysqli $db): void
+{
+    $fingerprint = 'hmac-sha256:' . hash_hmac('sha256', RC_SALT_FINGERPRINT_TEXT, (string) rc_secret('DB_SALT'));
+    $stmt = $db->prepare('SELECT `value` FROM `' . RC_STATE_TABLE . '` WHERE `name` = ?');
+    $name = RC_SALT_FINGERPRINT_ROW;
+    $stmt->bind_param('s', $name);
+    $stmt->execute();
+    $row = $stmt->get_result()->fetch_row();
+    if ($row === null) {
+        $insert = $db->prepare('INSERT INTO `' . RC_STATE_TABLE . '` (`name`, `value`) VALUES (?, ?)');
+        $insert->bind_param('ss', $name, $fingerprint);
+        $insert->execute();
+        rc_log('info', 'salt fingerprint recorded in ' . RC_STATE_TABLE);
+        return;
+    }
+    if (!hash_equals((string) $row[0], $fingerprint)) {
+        throw new RcWrongSalt('DB_SALT is not the salt this database was written with (the salt fingerprint in '
+            . RC_STATE_TABLE . ' differs), and REDCap would not read what it hashed. After a restore, deploy with'
+            . ' DbSaltSecretArn set to the retained salt secret of the deployment that made the snapshot'
+            . ' (docs/runbook.md "Restore")');
+    }
+}
+
 function rc_random_salt(int $length): string
 {
     $alphabet = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
@@ -370,6 +407,7 @@ function rc_first_boot(int $waitSeconds): string
             $outcome = 'installed';
         }
         rc_ensure_state_table($db);
+        rc_check_salt_fingerprint($db);
         $marker = rc_configured_marker($db);
         $auth = rc_config_value($db, 'auth_meth_global');
         if ($marker !== null) {
