@@ -52,11 +52,13 @@ def test_the_stack_build_uses_the_dockerfile_default() -> None:
     spec = project["Source"]["BuildSpec"]
     build_lines = [line for line in spec.splitlines() if "build.sh" in line and "bash " in line]
     assert len(build_lines) == 1
-    assert "--base-image" not in build_lines[0] and "BASE_IMAGE" not in spec
+    assert "--base-image" not in build_lines[0]
+    assert "BASE_IMAGE" not in spec
     names = {v["Name"] for v in project["Environment"]["EnvironmentVariables"]}
     assert "BASE_IMAGE" not in names
     build_sh = (CONTAINERS / "redcap" / "build.sh").read_text()
-    assert 'cp -a "$here/Dockerfile"' in build_sh and "context_hash=" in build_sh
+    assert 'cp -a "$here/Dockerfile"' in build_sh
+    assert "context_hash=" in build_sh
 
 
 def test_php_84_everywhere_and_no_trace_of_82() -> None:
