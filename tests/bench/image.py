@@ -4,7 +4,9 @@ and one request's latency through Apache and PHP, measured here with podman on l
 The image is built from the stand-in release (the real REDCap is larger and its installer
 runs far more SQL: treat the install figure as the image's own overhead, not REDCap's).
 Figures are medians over ``--runs`` containers; latency is over ``--requests`` sequential
-requests. The Markdown table goes to stdout and to tests/bench/image-results.md.
+requests. The Markdown table goes to stdout and to tests/bench/image-results.md, beside the
+figures recorded for the Debian 12 (bookworm, PHP 8.2) image before the move to trixie (issue 18),
+which are kept as they were measured and never re-measured.
 """
 
 from __future__ import annotations
@@ -30,6 +32,18 @@ from testkit.image_harness import (
 )
 
 RESULTS = Path(__file__).with_name("image-results.md")
+
+# The bookworm image's figures as `make bench-image` recorded them (5 containers, 200 requests;
+# podman version 4.3.1), in the same row order as the table below.
+BOOKWORM = {
+    "Image size (stand-in release, uncompressed)": "497 MB",
+    "Build from a warm layer cache": "3.7 s",
+    "Start to healthy (health check answers 200)": "0.43 s",
+    "Start to ready, empty schema (first install + seeding)": "0.63 s",
+    "Start to ready, installed schema (later boot)": "0.43 s",
+    "Health check latency, median / p95": "1.0 / 1.3 ms",
+    "REDCap page with one DB query (TLS), median / p95": "5.5 / 7.5 ms",
+}
 
 
 def _percentile(values: list[float], pct: float) -> float:
@@ -118,13 +132,15 @@ def main() -> None:
             f"{med(page_ms):.1f} / {_percentile(page_ms, 95):.1f} ms",
         ),
     ]
+    assert [name for name, _ in rows] == list(BOOKWORM), "a new row needs its bookworm figure (or 'not measured')"
     table = "\n".join(
         [
             f"Measured with `make bench-image` ({args.runs} containers, {args.requests} requests; {version}).",
+            "The bookworm column is the figure recorded before the move to trixie (same machine and method).",
             "",
-            "| Measure | Value |",
-            "| --- | --- |",
-            *(f"| {name} | {value} |" for name, value in rows),
+            "| Measure | Debian 13 trixie, PHP 8.4 (now) | Debian 12 bookworm, PHP 8.2 (recorded) |",
+            "| --- | --- | --- |",
+            *(f"| {name} | {value} | {BOOKWORM[name]} |" for name, value in rows),
         ]
     )
     print(table)
