@@ -12,24 +12,31 @@ which are kept as they were measured and never re-measured.
 from __future__ import annotations
 
 import argparse
+import io
 import secrets
 import statistics
 import subprocess
+import tarfile
 import tempfile
 import time
 import uuid
 from pathlib import Path
 
+from testkit import ROOT
 from testkit.image_harness import (
+    MARIADB_BASE_IMAGE,
     MariaDB,
     Pki,
     RedcapContainer,
     build_mariadb_image,
     build_standin_image,
     contract_env,
+    ensure_base_image,
     free_port,
     podman,
+    podman_env,
 )
+from testkit.redcap_release import write_release_zip
 
 RESULTS = Path(__file__).with_name("image-results.md")
 
@@ -66,10 +73,49 @@ def _fresh_env(db: MariaDB) -> dict[str, str]:
     )
 
 
+def _build_from_ref(ref: str, work: Path, pki: Pki) -> str:
+    """The image as commit ``ref`` built it (its containers/ folder, on the bookworm base)."""
+    tree = work / "ref"
+    archive = subprocess.run(["git", "archive", ref, "containers"], cwd=ROOT, capture_output=True, check=True)
+    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+        tar.extractall(tree, filter="data")
+    ensure_base_image(MARIADB_BASE_IMAGE)
+    tag = "localhost/redcap-bench-ref:latest"
+    cmd = [str(tree / "containers/redcap/build.sh"), "--zip", str(write_release_zip(work)), "--ca-bundle", str(pki.ca)]
+    cmd += ["--base-image", MARIADB_BASE_IMAGE, "--tag", tag]
+    subprocess.run(cmd, capture_output=True, check=True, env=podman_env(), timeout=1200)
+    return tag
+
+
+def _same_load(images: dict[str, str], db: MariaDB, work: Path, runs: int) -> dict[str, tuple[float, float]]:
+    """Start-to-healthy and start-to-ready (first install) per image, runs interleaved so that other load on
+    the machine hits both images alike."""
+    healthy: dict[str, list[float]] = {label: [] for label in images}
+    ready: dict[str, list[float]] = {label: [] for label in images}
+    for _ in range(runs):
+        for label, image in images.items():
+            c = RedcapContainer(image, _fresh_env(db), work)
+            t0 = time.monotonic()
+            c.start()
+            try:
+                c.wait_for("/healthz", 200, timeout=60)
+                healthy[label].append(time.monotonic() - t0)
+                c.wait_for("/healthz", 200, timeout=120, need='"ready":true')
+                ready[label].append(time.monotonic() - t0)
+            finally:
+                c.remove()
+    return {label: (statistics.median(healthy[label]), statistics.median(ready[label])) for label in images}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument(
+        "--against",
+        default="34ef546",
+        help="git ref whose containers/ built the bookworm image: measured again, interleaved, under the same load",
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -80,6 +126,7 @@ def main() -> None:
         build_seconds = time.monotonic() - started
         build_mariadb_image()
         size_mb = int(podman("image", "inspect", "-f", "{{.Size}}", info["IMAGE"]).strip()) / 1e6
+        reference = _build_from_ref(args.against, work, pki) if args.against else None
         db = MariaDB(pki).start()
         healthy: list[float] = []
         first_install: list[float] = []
@@ -115,6 +162,9 @@ def main() -> None:
                             page_ms.append((time.perf_counter() - t0) * 1000)
                 finally:
                     again.remove()
+            same_load = (
+                _same_load({"trixie": info["IMAGE"], "bookworm": reference}, db, work, args.runs) if reference else {}
+            )
         finally:
             db.stop()
 
@@ -143,6 +193,21 @@ def main() -> None:
             *(f"| {name} | {value} | {BOOKWORM[name]} |" for name, value in rows),
         ]
     )
+    if same_load:
+        load = Path("/proc/loadavg").read_text().split()[0]
+        table += "\n".join(
+            [
+                "",
+                "",
+                f"Same load, interleaved: the bookworm image rebuilt from `{args.against}` and the trixie image, "
+                f"{args.runs} starts each, alternating (load average {load} at the end; other jobs shared the CPUs).",
+                "",
+                "| Measure | Debian 13 trixie, PHP 8.4 | Debian 12 bookworm, PHP 8.2 |",
+                "| --- | --- | --- |",
+                f"| Start to healthy | {same_load['trixie'][0]:.2f} s | {same_load['bookworm'][0]:.2f} s |",
+                f"| Start to ready, empty schema | {same_load['trixie'][1]:.2f} s | {same_load['bookworm'][1]:.2f} s |",
+            ]
+        )
     print(table)
     RESULTS.write_text(table + "\n")
 
