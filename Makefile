@@ -49,7 +49,7 @@ install: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed $(
 lint: $(VENV)/.installed ## ruff + mypy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy layers/shared/redcap_ctl tests/testkit $$(find functions tests/local tests/bench tests/cost -name "*.py")
+	$(VENV)/bin/mypy layers/shared/redcap_ctl tests/testkit $$(find functions tests/local tests/bench tests/cost tests/smoke -name "*.py")
 
 .PHONY: unit
 unit: $(VENV)/.installed ## pytest (everything but the image tests)
@@ -155,9 +155,14 @@ clean: ## Remove build output and environments
 # `make local --break x`, so the runner's options travel as variables (comma-separated lists).
 comma := ,
 .PHONY: local
-local: $(VENV)/.installed ## Run every Lambda's real handler against local emulators [COMPUTE=EcsExpress] [BREAK=service] [ONLY=area]
-	PYTHONPATH=layers/shared:tests $(PY) -m local.run $(if $(COMPUTE),--compute $(COMPUTE)) \
+local: $(VENV)/.installed ## Run every Lambda's real handler against local emulators [COMPUTE=EcsExpress] [DNS=CreateZone|External] [BREAK=service] [ONLY=area]
+	PYTHONPATH=layers/shared:tests $(PY) -m local.run $(if $(COMPUTE),--compute $(COMPUTE)) $(if $(DNS),--dns $(DNS)) \
 		$(foreach s,$(subst $(comma), ,$(BREAK)),--break $(s)) $(foreach a,$(subst $(comma), ,$(ONLY)),--only $(a))
+
+.PHONY: smoke
+smoke: $(VENV)/.installed ## Read-only check of a live stack with your AWS credentials: make smoke STACK=name [REGION=...] (docs/smoke.md)
+	@test -n "$(STACK)" || { echo "make smoke: STACK=name is required (the stack's name; REGION=... is optional)"; exit 2; }
+	PYTHONPATH=layers/shared:tests $(PY) -m smoke --stack "$(STACK)" $(if $(REGION),--region "$(REGION)")
 
 .PHONY: cost
 cost: $(VENV)/.installed ## Monthly cost per environment and compute type; rewrites README.md's table

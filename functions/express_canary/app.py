@@ -26,7 +26,7 @@ except Exception as err:  # noqa: BLE001 -- any import-time failure must reach C
 
 
 def _apply(props: express_canary.Props) -> str:
-    names = express_canary.apply(ecs, cloudwatch, props.cluster, props.service_arn, props.rule)
+    names = express_canary.apply(ecs, cloudwatch, props.cluster, props.service_arn, props.rule, props.managed_alarms)
     helper.Data.update({"AlarmNames": ",".join(names), "Rule": props.rule.describe()})
     # The service is what the rule lives on: a replaced service is a new resource.
     return props.service_arn
@@ -51,7 +51,7 @@ def on_delete(event: dict[str, Any], _context: Any) -> None:
         # A failed Create answers with crhelper's generated id: it changed nothing.
         logger.info("Delete of a resource that never changed anything", extra={"physical_id": service})
         return
-    restored = express_canary.restore(ecs, cloudwatch, props.cluster, service)
+    restored = express_canary.restore(ecs, cloudwatch, props.cluster, service, props.managed_alarms)
     logger.info("Express's rule put back", extra={"alarms": restored})
 
 
@@ -62,7 +62,7 @@ def on_deployment(event: dict[str, Any]) -> dict[str, Any]:
         logger.warning("Ignored an event that is not a deployment start of this service")
         return {"alarms": []}
     # Errors propagate: Lambda retries the asynchronous invocation and the errors alarm fires.
-    names = express_canary.apply(ecs, cloudwatch, props.cluster, props.service_arn, props.rule)
+    names = express_canary.apply(ecs, cloudwatch, props.cluster, props.service_arn, props.rule, props.managed_alarms)
     return {"alarms": names}
 
 

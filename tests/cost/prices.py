@@ -24,7 +24,10 @@ PRICES: dict[str, float] = {
     "public_ipv4_hour": 0.005,
     "nat_gateway_hour": 0.045,
     "nat_gb_processed": 0.045,
+    # AWS PrivateLink interface endpoints: per endpoint per AZ, and per GB processed (first PB of a
+    # Region; the per-GB rate added 2026-12-03 from https://aws.amazon.com/privatelink/pricing/).
     "interface_endpoint_az_hour": 0.01,
+    "interface_endpoint_gb_processed": 0.01,
     # Aurora MySQL Serverless v2 (Aurora Standard).
     "aurora_acu_hour": 0.12,
     "aurora_storage_gb_month": 0.10,

@@ -35,6 +35,8 @@ class Workload:
     requests_million: float
     acu_busy: float  # Aurora capacity while busy (per instance); DbMinCapacity otherwise
     lcu_busy: float  # ALB capacity units while busy
+    # Traffic to AWS services and the internet: through NAT on App Runner, through the VPC
+    # endpoints on ECS Express (which has no NAT gateway).
     nat_gb: float
     storage_gb: float = 20.0
 
@@ -92,20 +94,26 @@ def monthly(rendered: Rendered, work: Workload) -> dict[str, float]:
         lines["compute (Fargate tasks)"] = tasks * h * (cpu * p["fargate_vcpu_hour"] + mem * p["fargate_gb_hour"])
         subnets = len(rendered.props("ExpressService")["NetworkConfiguration"]["Subnets"])
         lines["load balancer"] = h * p["alb_hour"] + busy * work.lcu_busy * p["alb_lcu_hour"]
-        # Tasks in public subnets get a public IPv4 each; the internet-facing ALB one per AZ.
+        # The internet-facing ALB has a public IPv4 per AZ. Whether Express gives tasks in public
+        # subnets one is not documented (docs/compute.md): counted, as the upper bound.
         lines["public IPv4 (tasks, ALB)"] = (tasks + subnets) * h * p["public_ipv4_hour"]
         lines["Container Insights"] = 10 * p["cloudwatch_custom_metric_month"]
     nats = _count(rendered, "AWS::EC2::NatGateway")
-    lines["NAT gateways (+ their IPv4)"] = nats * h * (p["nat_gateway_hour"] + p["public_ipv4_hour"]) + (
-        work.nat_gb * p["nat_gb_processed"]
-    )
+    if nats:
+        # Processing is charged per GB that goes through a NAT gateway: none without one (ECS Express).
+        lines["NAT gateways (+ their IPv4)"] = nats * h * (p["nat_gateway_hour"] + p["public_ipv4_hour"]) + (
+            work.nat_gb * p["nat_gb_processed"]
+        )
     endpoints = rendered.of_type("AWS::EC2::VPCEndpoint").values()
     azs = sum(
         len(e["Properties"].get("SubnetIds", []))
         for e in endpoints
         if e["Properties"]["VpcEndpointType"] == "Interface"
     )
-    lines["VPC interface endpoints"] = azs * h * p["interface_endpoint_az_hour"]
+    # Without NAT the tasks' AWS traffic (image pulls, logs, mail, secrets) goes through the interface
+    # endpoints, which charge per GB; S3's gateway endpoint is free.
+    through_endpoints = 0.0 if nats else work.nat_gb * p["interface_endpoint_gb_processed"]
+    lines["VPC interface endpoints"] = azs * h * p["interface_endpoint_az_hour"] + through_endpoints
     instances = _count(rendered, "AWS::RDS::DBInstance")
     acu_min = float(params["DbMinCapacity"])
     acu_hours = instances * ((h - busy) * acu_min + busy * max(acu_min, work.acu_busy))
@@ -157,7 +165,8 @@ def table() -> str:
         f"List prices {REGION}, read {PRICES_DATE} (`tests/cost/prices.py`). Idle: nobody uses REDCap. "
         f"Load: {LOAD.busy_hours:.0f} busy hours a month, {LOAD.requests_million:.0f} million requests, "
         f"Aurora at {LOAD.acu_busy:.0f} ACU and the ALB at {LOAD.lcu_busy:.0f} LCU while busy, "
-        f"{LOAD.nat_gb:.0f} GB through NAT. Not included: data transfer out, S3 storage and requests, "
+        f"{LOAD.nat_gb:.0f} GB through NAT (App Runner) or the VPC endpoints (ECS Express). "
+        "Not included: data transfer out, S3 storage and requests, "
         "SES messages, GuardDuty, logs ingestion, Aurora I/O and backups beyond the free allowance."
     )
     return "\n".join([START, "", *rows, "", note, "", END])

@@ -16,6 +16,7 @@ import pytest
 from moto import mock_aws
 
 from redcap_ctl import clients
+from redcap_ctl.errors import ControlPlaneError
 from redcap_ctl.express_canary import MARK
 from testkit import LambdaContext, load_event, load_handler
 from testkit.cfn import ResponseCapture
@@ -41,6 +42,7 @@ def app(express: ExpressService, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
         "CANARY_SERVER_ERROR_PERCENT": "1",
         "CANARY_CLIENT_ERROR_PERCENT": "20",
         "CANARY_MIN_CLIENT_ERRORS": "5",
+        "EXPRESS_MANAGED_ALARMS": express.alarm_arn,
     }.items():
         monkeypatch.setenv(name, value)
     return load_handler("express_canary")
@@ -65,7 +67,9 @@ def _event(name: str, express: ExpressService, capture: ResponseCapture, **props
     event["ResponseURL"] = capture.url()
     for key in ("ResourceProperties", "OldResourceProperties"):
         if key in event:
-            event[key].update(Cluster=express.cluster, ServiceArn=express.service_arn)
+            event[key].update(
+                Cluster=express.cluster, ServiceArn=express.service_arn, ManagedAlarmArns=[express.alarm_arn]
+            )
     event["ResourceProperties"].update(props)
     if "PhysicalResourceId" in event:
         event["PhysicalResourceId"] = express.service_arn
@@ -255,6 +259,53 @@ def test_what_cannot_be_set_fails_with_a_reason(
     delete = _event("delete.json", express, cfn_responses)
     delete["PhysicalResourceId"] = answer["PhysicalResourceId"]
     assert _invoke(app, delete, cfn_responses)["Status"] == "SUCCESS"
+
+
+def test_an_alarm_express_does_not_manage_for_the_service_is_never_written(
+    app: ModuleType, express: ExpressService, cfn_responses: ResponseCapture, writes: list[str]
+) -> None:
+    """Issue 17 item 5: only the alarms in ECSManagedResourceArns.MetricAlarms, as the IAM policy allows."""
+    other = "another-teams-alarm"
+    express.express_resets_alarm()
+    express.cloudwatch.put_metric_alarm(**{**_put_args(express.alarm()), "AlarmName": other})
+    express.ecs.update_service(
+        cluster=express.cluster,
+        service=express.service_arn,
+        deploymentConfiguration={
+            "alarms": {"alarmNames": [express.alarm_name, other], "enable": True, "rollback": True}
+        },
+    )
+    answer = _invoke(app, _event("create.json", express, cfn_responses), cfn_responses)
+    assert answer["Status"] == "FAILED"
+    assert other in answer["Reason"]
+    assert "ECSManagedResourceArns.MetricAlarms" in answer["Reason"]
+    assert writes == []
+    # The deployment-start path refuses the same way (its list comes from the environment).
+    with pytest.raises(ControlPlaneError, match=other):
+        app.handler(_deployment_started(express), LambdaContext())
+    assert writes == []
+
+
+def _put_args(alarm: dict[str, Any]) -> dict[str, Any]:
+    keys = ("AlarmName", "EvaluationPeriods", "DatapointsToAlarm", "Threshold", "ComparisonOperator", "Metrics")
+    return {k: alarm[k] for k in keys if k in alarm}
+
+
+@pytest.mark.parametrize(
+    ("props", "field"),
+    [
+        ({"ManagedAlarmArns": []}, "ManagedAlarmArns"),
+        ({"ManagedAlarmArns": ["arn:aws:sns:us-east-1:123456789012:topic"]}, "ManagedAlarmArns"),
+    ],
+)
+def test_managed_alarms_must_be_alarm_arns(
+    app: ModuleType, express: ExpressService, cfn_responses: ResponseCapture, props: dict[str, Any], field: str
+) -> None:
+    event = _event("create.json", express, cfn_responses)
+    event["ResourceProperties"].update(props)
+    answer = _invoke(app, event, cfn_responses)
+    assert answer["Status"] == "FAILED"
+    assert field in answer["Reason"]
 
 
 @pytest.mark.parametrize(

@@ -69,15 +69,40 @@ def test_make_local_runs_the_ecs_express_path_too() -> None:
     assert proc.returncode == 0, out[-4000:] + proc.stderr[-2000:]
     assert "ComputeType=EcsExpress" in out
     assert "make local: all" in out
+    assert "DnsMode=CreateZone" in out
+    # Issue 17 item 2: a first deploy's whole order, in this order.
+    order = [
+        "Create: the stack completes, certificate pending",
+        "Before delegation: the schedule changes nothing",
+        "Later: the administrator delegates, ACM validates",
+        "ACM event: HTTPS on the domain starts by itself",
+        "Delete: everything it wrote is gone, the zone deletes",
+    ]
+    positions = [out.find(step) for step in order]
+    assert -1 not in positions, out
+    assert positions == sorted(positions)
+    assert "no HostedZoneNotEmpty" in out
     for step in (
-        "Create: domain on the Express listener rule",
-        "Delete: domain removed from the rule",
         "tick succeeds",
         "ECS Express service redeployed",
         "next tick succeeds",
     ):
         assert step in out, f"step {step!r} missing from the table:\n{out}"
     assert "App Runner redeployed" not in out
+
+
+def test_make_local_dns_external_through_the_makefile_variables() -> None:
+    # COMPUTE and DNS as `make local COMPUTE=EcsExpress DNS=External` passes them (make reads the environment too).
+    proc = make_local(COMPUTE="EcsExpress", DNS="External", MAKE_LOCAL_ONLY="custom-domain")
+    out = proc.stdout
+    assert proc.returncode == 0, out[-4000:] + proc.stderr[-2000:]
+    assert "DnsMode=External, ComputeType=EcsExpress" in out
+    assert "CustomDomainValidationRecords lists the CNAME for your DNS provider" in out
+    assert "created the validation CNAME at the external DNS provider" in out
+    assert "ACM event: HTTPS on the domain starts by itself" in out
+    refused = make_local(DNS="External")
+    assert refused.returncode != 0
+    assert "DNS=External runs with COMPUTE=EcsExpress only" in refused.stderr
 
 
 def test_make_local_fails_loudly_when_an_emulated_service_breaks() -> None:

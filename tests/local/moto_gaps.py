@@ -18,6 +18,12 @@ and from Secrets Manager, which the rotation function and the cron caller share:
 - ListSecretVersionIds reports the call's time as every version's CreatedDate
   (``testkit.moto_secrets``, shared with the tests).
 
+and from ACM, which the ECS Express custom domain relies on (``testkit.moto_acm``, shared with the
+tests): moto issues every DNS-validated certificate 60 s after the request whatever the DNS, where
+ACM issues it only once its validation CNAME resolves in public DNS (the scenario's "delegate"
+step); and moto deletes a certificate a listener still uses, where ACM answers
+ResourceInUseException.
+
 Applied once, for the life of the ``make local``/bench process (the moto
 server runs in this process). Never used by the test suite's own moto.
 """
@@ -33,7 +39,7 @@ from moto.guardduty import models as gd_models
 from moto.secretsmanager import models as sm_models
 
 from local.env import ACCOUNT_ID, WsgiApp, signing_service
-from testkit import moto_secrets
+from testkit import moto_acm, moto_secrets
 from testkit.moto_guardduty import aws_create_detector, aws_update_detector
 
 _applied = False
@@ -60,6 +66,8 @@ def apply() -> None:
     )
     gd_models.Detector.update = aws_update_detector(gd_models.Detector.update)  # type: ignore[method-assign]
     moto_secrets.apply()
+    moto_acm.manual()
+    moto_acm.guard_in_use()
 
 
 def _detector(arn: str) -> Any:

@@ -7,9 +7,10 @@ each handler as Lambda would, prints what happened, and exits non-zero if any
 step failed. Everything it started is stopped on the way out, also after a
 failure or Ctrl-C.
 
-Usage: make local [COMPUTE=EcsExpress] [BREAK=service[,service]] [ONLY=area[,area]]
-  (or: PYTHONPATH=layers/shared:tests .venv/bin/python -m local.run [-v] [--compute EcsExpress] [--break SERVICE]
-  [--only AREA]; make itself rejects options such as `make local --break x`, hence the variables)
+Usage: make local [COMPUTE=EcsExpress] [DNS=CreateZone|External] [BREAK=service[,service]] [ONLY=area[,area]]
+  (or: PYTHONPATH=layers/shared:tests .venv/bin/python -m local.run [-v] [--compute EcsExpress]
+  [--dns External] [--break SERVICE] [--only AREA]; make itself rejects options such as
+  `make local --break x`, hence the variables)
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             ("MAKE_LOCAL_BREAK", "--break"),
             ("MAKE_LOCAL_ONLY", "--only"),
             ("MAKE_LOCAL_COMPUTE", "--compute"),
+            ("MAKE_LOCAL_DNS", "--dns"),
         ):
             for value in filter(None, os.environ.get(var, "").split(",")):
                 argv += [flag, value.strip()]
@@ -63,6 +65,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="the template's ComputeType to run against (make local COMPUTE=EcsExpress)",
     )
     parser.add_argument(
+        "--dns",
+        choices=["CreateZone", "External"],
+        default="CreateZone",
+        help="the template's DnsMode (make local DNS=External); External runs on ECS Express only",
+    )
+    parser.add_argument(
         "--only",
         action="append",
         default=[],
@@ -83,6 +91,9 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"make local: unknown area(s) {sorted(unknown)}; choose from {list(SCENARIOS)}", file=sys.stderr)
         return 2
+    if args.dns != "CreateZone" and args.compute != "EcsExpress":
+        print("make local: DNS=External runs with COMPUTE=EcsExpress only", file=sys.stderr)
+        return 2
     signal.signal(signal.SIGTERM, _sigterm)
     install_network_guard()
     out = sys.stdout
@@ -92,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     install_routers()
     try:
         with ExitStack() as stack:
-            local = Local.start(stack, run, broken=args.broken, compute=args.compute)
+            local = Local.start(stack, run, broken=args.broken, compute=args.compute, dns=args.dns)
             if local is not None:
                 for name, scenario in SCENARIOS.items():
                     if not args.only or name in args.only:

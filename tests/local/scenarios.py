@@ -43,14 +43,14 @@ class Local:
     exit_stack: ExitStack = field(default_factory=ExitStack)
 
     @classmethod
-    def start(cls, exit_stack: ExitStack, run: Run, broken: list[str], compute: str = "AppRunner") -> Local | None:
+    def start(
+        cls, exit_stack: ExitStack, run: Run, broken: list[str], compute: str = "AppRunner", dns: str = "CreateZone"
+    ) -> Local | None:
         holder: dict[str, Any] = {}
 
         def render() -> str:
-            holder["stack"] = Stack(**STACK_PARAMS, ComputeType=compute)
-            return (
-                f"{len(holder['stack'].resources)} resources for {DOMAIN} (DnsMode=CreateZone, ComputeType={compute})"
-            )
+            holder["stack"] = Stack(**{**STACK_PARAMS, "DnsMode": dns}, ComputeType=compute)
+            return f"{len(holder['stack'].resources)} resources for {DOMAIN} (DnsMode={dns}, ComputeType={compute})"
 
         if not run.step("template.yaml", "render", render):
             return None

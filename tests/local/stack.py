@@ -106,9 +106,14 @@ class Stack:
             if key == "Fn::Sub":
                 text, extra = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1])
                 local = {k: self.value(v, where) for k, v in extra.items()}
-                return _SUB_RE.sub(lambda m: local.get(m.group(1)) or self._ref(m.group(1), where), text)
+                # A variable may resolve to "" (an empty !If branch): look it up by name, not truthiness.
+                return _SUB_RE.sub(
+                    lambda m: local[m.group(1)] if m.group(1) in local else self._ref(m.group(1), where), text
+                )
             if key == "Fn::Join":
                 sep, items = arg
+                if not isinstance(items, list):  # a list-valued attribute (one value locally)
+                    return self.value(items, where)
                 return str(sep).join(self.value(v, where) for v in items)
             if key == "Fn::Select" and isinstance(arg[1], dict) and "Fn::Split" in arg[1]:
                 sep, text = arg[1]["Fn::Split"]

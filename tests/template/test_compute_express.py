@@ -115,7 +115,13 @@ def test_each_compute_type_has_exactly_its_resources_and_no_dangling_reference(
     # Each compute type has its own custom-domain resources; the outputs are the same on both.
     domain = dns != "no-domain"
     assert ("AppRunnerCustomDomain" in resources) is (domain and compute == "AppRunner")
-    express_domain = {"ExpressCertificate", "ExpressListenerCertificate", "ExpressHostHeader"}
+    express_domain = {
+        "ExpressHostHeader",
+        "ExpressCertificateIssuedRule",
+        "ExpressCertificateReconcileRule",
+        "ExpressCertificateIssuedPermission",
+        "ExpressCertificateReconcilePermission",
+    }
     assert (express_domain <= set(resources)) is (domain and compute == "EcsExpress")
     assert not (express_domain & set(resources)) or compute == "EcsExpress"
     assert ("ExpressDomainRecords" in resources) is (
@@ -138,6 +144,86 @@ def test_the_container_contract_is_identical_on_both_compute_types() -> None:
     assert secrets == image["RuntimeEnvironmentSecrets"]
     names = [e["Name"] for e in container["Environment"]] + [s["Name"] for s in container["Secrets"]]
     assert len(names) == len(set(names))
+
+
+def test_infrastructure_role_trusts_ecs_in_the_form_aws_documents() -> None:
+    """Issue 17 item 4(c): no condition AWS does not document for this role (docs/compute.md)."""
+    role = render("EcsExpress").props("ExpressInfrastructureRole")
+    assert role["AssumeRolePolicyDocument"]["Statement"] == [
+        {"Effect": "Allow", "Principal": {"Service": "ecs.amazonaws.com"}, "Action": "sts:AssumeRole"}
+    ]
+    assert role["ManagedPolicyArns"] == [
+        {
+            "Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/"
+            "AmazonECSInfrastructureRoleforExpressGatewayServices"
+        }
+    ]
+
+
+def test_tasks_reach_every_aws_service_they_need_without_a_public_ip() -> None:
+    """Issue 17 item 4(a): ECR (API and layers), CloudWatch Logs, S3, Secrets Manager and SES SMTP."""
+    express = render("EcsExpress")
+    endpoints = {
+        r["Properties"]["ServiceName"]["Fn::Sub"]: r["Properties"]
+        for r in express.of_type("AWS::EC2::VPCEndpoint").values()
+    }
+    interface = {
+        name.rsplit(".", 1)[-1] if "ecr" not in name else name.split("}.", 1)[1]: props
+        for name, props in endpoints.items()
+        if props["VpcEndpointType"] == "Interface"
+    }
+    assert set(interface) == {"secretsmanager", "ecr.api", "ecr.dkr", "logs", "email-smtp"}
+    for name, props in interface.items():
+        assert props["PrivateDnsEnabled"] is True, name
+        assert props["SubnetIds"] == [{"Ref": "PrivateSubnet1"}, {"Ref": "PrivateSubnet2"}], name
+    https = express.props("EndpointSecurityGroup")["SecurityGroupIngress"]
+    assert [(r["FromPort"], r["CidrIp"]) for r in https] == [(443, {"Fn::GetAtt": ["Vpc", "CidrBlock"]})]
+    for name in ("ecr.api", "ecr.dkr", "logs", "secretsmanager"):
+        assert interface[name]["SecurityGroupIds"] == [{"Ref": "EndpointSecurityGroup"}], name
+    assert interface["email-smtp"]["SecurityGroupIds"] == [{"Ref": "ExpressSmtpEndpointSecurityGroup"}]
+    smtp = express.props("ExpressSmtpEndpointSecurityGroup")["SecurityGroupIngress"]
+    assert [(r["FromPort"], r["ToPort"], r["CidrIp"]) for r in smtp] == [
+        (587, 587, {"Fn::GetAtt": ["Vpc", "CidrBlock"]})
+    ]
+    # The container's SMTP host is the name the endpoint's private DNS answers for.
+    container = {e["Name"]: e.get("Value") for e in express.props("ExpressService")["PrimaryContainer"]["Environment"]}
+    assert container["SES_SMTP_HOST"] == {"Fn::Sub": "email-smtp.${AWS::Region}.amazonaws.com"}
+    assert container["SES_SMTP_PORT"] == "587"
+    # S3 (and ECR's image layers in S3) through the gateway endpoint on the tasks' route table.
+    gateway = next(p for p in endpoints.values() if p["VpcEndpointType"] == "Gateway")
+    assert {"Ref": "PublicRouteTable"} in gateway["RouteTableIds"]
+    # The tasks' own egress admits HTTPS and SMTP to those endpoints.
+    egress = express.props("ExpressTaskSecurityGroup")["SecurityGroupEgress"]
+    assert {(r["FromPort"], r["ToPort"]) for r in egress} >= {(443, 443), (587, 587)}
+    # App Runner keeps its endpoints as they were (its egress is the NAT gateways).
+    app_runner = render("AppRunner")
+    names = {r["Properties"]["ServiceName"]["Fn::Sub"] for r in app_runner.of_type("AWS::EC2::VPCEndpoint").values()}
+    assert names == {"com.amazonaws.${AWS::Region}.s3", "com.amazonaws.${AWS::Region}.secretsmanager"}
+    gateway = next(
+        iter(
+            r
+            for r in app_runner.of_type("AWS::EC2::VPCEndpoint").values()
+            if r["Properties"]["VpcEndpointType"] == "Gateway"
+        )
+    )
+    assert {"Ref": "PublicRouteTable"} not in gateway["Properties"]["RouteTableIds"]
+
+
+def test_the_load_balancer_reaches_the_tasks_whatever_group_express_adds() -> None:
+    """Issue 17 item 4(b): the tasks' own group admits the container port from the ALB's subnets."""
+    express = render("EcsExpress")
+    to_tasks = [
+        r["Properties"]
+        for r in express.of_type("AWS::EC2::SecurityGroupIngress").values()
+        if r["Properties"]["GroupId"] == {"Ref": "ExpressTaskSecurityGroup"}
+    ]
+    port = express.props("ExpressService")["PrimaryContainer"]["ContainerPort"]
+    assert sorted((str(r["CidrIp"]), r["FromPort"], r["ToPort"]) for r in to_tasks) == sorted(
+        (str({"Fn::GetAtt": [subnet, "CidrBlock"]}), port, port) for subnet in ("PublicSubnet1", "PublicSubnet2")
+    )
+    # The service's subnets are those two: the ALB Express creates sits in them.
+    network = express.props("ExpressService")["NetworkConfiguration"]
+    assert network["Subnets"] == [{"Ref": "PublicSubnet1"}, {"Ref": "PublicSubnet2"}]
 
 
 def test_task_role_carries_exactly_the_app_runner_runtime_grants() -> None:
@@ -248,6 +334,7 @@ def test_express_entry_is_public_and_the_database_admits_only_the_tasks() -> Non
     network = rendered.props("ExpressService")["NetworkConfiguration"]
     assert network["Subnets"] == [{"Ref": "PublicSubnet1"}, {"Ref": "PublicSubnet2"}]
     assert network["SecurityGroups"] == [{"Ref": "ExpressTaskSecurityGroup"}]
+    # Its ingress rules are separate resources (test_the_load_balancer_reaches_the_tasks_...).
     assert "SecurityGroupIngress" not in rendered.props("ExpressTaskSecurityGroup")
     ingress = list(rendered.of_type("AWS::EC2::SecurityGroupIngress").values())
     to_db = [i["Properties"] for i in ingress if i["Properties"]["GroupId"] == {"Ref": "DbSecurityGroup"}]
@@ -285,33 +372,44 @@ def test_waf_cron_and_rotation_follow_the_compute(compute: str) -> None:
 
 @pytest.mark.parametrize("dns", ["external", "create-zone", "existing-zone"])
 @pytest.mark.parametrize("www", ["false", "true"])
-def test_express_custom_domain_certificate_listener_rule_and_records(dns: str, www: str) -> None:
+def test_express_custom_domain_never_waits_for_acm_and_activates_on_events(dns: str, www: str) -> None:
+    """Issue 17 item 2: nothing in the stack waits for DNS validation (a created zone is not delegated yet)."""
     rendered = Rendered(ComputeType="EcsExpress", ImageUri=IMAGE, EnableWwwSubdomain=www, **DNS[dns])
     hosts = [DOMAIN, f"www.{DOMAIN}"] if www == "true" else [DOMAIN]
-    cert = rendered.props("ExpressCertificate")
-    assert cert["DomainName"] == DOMAIN
-    assert cert["ValidationMethod"] == "DNS"
-    assert [cert["DomainName"], *cert.get("SubjectAlternativeNames", [])] == [
-        h if h == DOMAIN else {"Fn::Sub": "www.${DomainName}"} for h in hosts
-    ]
-    managed = dns != "external"
-    # A managed zone: CloudFormation writes and waits for the validation records; External: you do.
-    assert ("DomainValidationOptions" in cert) is managed
-    listener = rendered.props("ExpressListenerCertificate")
-    assert listener["ListenerArn"] == {
-        "Fn::GetAtt": ["ExpressService", "ECSManagedResourceArns.IngressPath.ListenerArn"]
-    }
-    assert listener["Certificates"] == [{"CertificateArn": {"Ref": "ExpressCertificate"}}]
+    # CloudFormation's certificate resource stays CREATE_IN_PROGRESS until ACM issues it.
+    assert not rendered.of_type("AWS::CertificateManager::Certificate")
+    assert not rendered.of_type("AWS::ElasticLoadBalancingV2::ListenerCertificate")
     header = rendered.resource("ExpressHostHeader")
     props = header["Properties"]
     assert header["Type"] == "Custom::ExpressHostHeader"
-    assert props["ListenerRuleArn"] == {
-        "Fn::GetAtt": ["ExpressService", "ECSManagedResourceArns.IngressPath.ListenerRuleArn"]
-    }
+    ingress = "ECSManagedResourceArns.IngressPath"
+    assert props["ListenerRuleArn"] == {"Fn::GetAtt": ["ExpressService", f"{ingress}.ListenerRuleArn"]}
+    assert props["ListenerArn"] == {"Fn::GetAtt": ["ExpressService", f"{ingress}.ListenerArn"]}
     assert props["HostNames"] == [h if h == DOMAIN else {"Fn::Sub": "www.${DomainName}"} for h in hosts]
+    managed = dns != "external"
+    zone = {"Ref": "HostedZone"} if dns == "create-zone" else ("Z0123456789ABC" if managed else "")
+    # The zone the validation records go into; referencing it orders this resource's Delete first.
+    assert props["HostedZoneId"] == zone
+    assert props["ZoneCreatedByStack"] == ("true" if dns == "create-zone" else "false")
     # Re-applied after every Express update.
     assert props["ServiceRevision"] == {"Fn::GetAtt": ["ExpressService", "UpdatedAt"]}
-    assert set(header["DependsOn"]) == {"ExpressHostHeaderLogGroup", "ExpressListenerCertificate"}
+    assert header["DependsOn"] == "ExpressHostHeaderLogGroup"
+    # Activation: ACM's event and a schedule, both with the resource's properties as input.
+    issued = rendered.props("ExpressCertificateIssuedRule")
+    assert issued["EventPattern"] == {"source": ["aws.acm"], "detail-type": ["ACM Certificate Available"]}
+    schedule = rendered.props("ExpressCertificateReconcileRule")
+    assert schedule["ScheduleExpression"] == "rate(15 minutes)"
+    for rule_id in ("ExpressCertificateIssuedRule", "ExpressCertificateReconcileRule"):
+        rule = rendered.resource(rule_id)
+        # Deleted before the custom resource: nothing re-attaches the certificate during its Delete.
+        assert rule["DependsOn"] == "ExpressHostHeader"
+        (target,) = rule["Properties"]["Targets"]
+        assert target["Arn"] == {"Fn::GetAtt": ["ExpressHostHeaderFunction", "Arn"]}
+        text, variables = target["Input"]["Fn::Sub"]
+        for key in ("StackId", "ListenerRuleArn", "ListenerArn", "LoadBalancerArn", "HostNames", "HostedZoneId"):
+            assert f'"{key}": ' in text, (rule_id, key)
+        assert variables["Zone"] == (zone if managed else "")
+        assert variables["Rule"] == props["ListenerRuleArn"]
     outputs = rendered.outputs
     assert outputs["CustomDomainTarget"]["Value"] == {"Fn::GetAtt": ["ExpressHostHeader", "DNSName"]}
     assert outputs["CustomDomainValidationRecords"]["Value"] == {
@@ -328,18 +426,58 @@ def test_express_custom_domain_certificate_listener_rule_and_records(dns: str, w
             }
 
 
-def test_express_domain_function_may_change_only_this_services_rule() -> None:
+def test_the_outputs_tell_the_administrator_what_to_delegate() -> None:
     rendered = Rendered(ComputeType="EcsExpress", ImageUri=IMAGE, **DNS["create-zone"])
-    statements = rendered.function_statements("ExpressHostHeaderFunction")
-    writes = [s for s in statements if s["Resource"] != "*"]
-    reads = [s for s in statements if s["Resource"] == "*"]
-    # Describe* of Elastic Load Balancing has no resource-level permissions; nothing else is on "*".
-    assert all(a.startswith("elasticloadbalancing:Describe") for s in reads for a in s["Action"])
-    rule = {"Fn::GetAtt": ["ExpressService", "ECSManagedResourceArns.IngressPath.ListenerRuleArn"]}
-    assert {tuple(s["Action"]) if isinstance(s["Action"], list) else (s["Action"],): s["Resource"] for s in writes} == {
-        ("elasticloadbalancing:ModifyRule", "elasticloadbalancing:AddTags", "elasticloadbalancing:RemoveTags"): rule,
-        ("acm:DescribeCertificate",): {"Ref": "ExpressCertificate"},
+    outputs = rendered.outputs
+    assert outputs["NameServers"]["Value"] == {"Fn::Join": [",", {"Fn::GetAtt": ["HostedZone", "NameServers"]}]}
+    assert "delegate" in outputs["NameServers"]["Description"].lower()
+    assert "ISSUED" in outputs["CustomDomainStatus"]["Description"]
+
+
+def _actions(statement: dict[str, Any]) -> tuple[str, ...]:
+    action = statement["Action"]
+    return tuple(action) if isinstance(action, list) else (action,)
+
+
+def test_express_domain_function_may_change_only_this_stacks_rule_listener_certificates_and_records() -> None:
+    rendered = Rendered(ComputeType="EcsExpress", ImageUri=IMAGE, **DNS["create-zone"])
+    statements = {s["Sid"]: s for s in rendered.function_statements("ExpressHostHeaderFunction")}
+    ingress = "ECSManagedResourceArns.IngressPath"
+    assert statements["HostNamesOnThisServicesRuleOnly"]["Resource"] == {
+        "Fn::GetAtt": ["ExpressService", f"{ingress}.ListenerRuleArn"]
     }
+    assert statements["CertificatesOnThisServicesListenerOnly"]["Resource"] == {
+        "Fn::GetAtt": ["ExpressService", f"{ingress}.ListenerArn"]
+    }
+    # "*" only where the action has no resource type (Describe*, RequestCertificate, tagging a request).
+    on_star = {a for s in statements.values() if s["Resource"] == "*" for a in _actions(s)}
+    assert on_star == {
+        "elasticloadbalancing:DescribeRules",
+        "elasticloadbalancing:DescribeTags",
+        "elasticloadbalancing:DescribeLoadBalancers",
+        "elasticloadbalancing:DescribeListenerCertificates",
+        "acm:RequestCertificate",
+        "acm:AddTagsToCertificate",
+    }
+    stack_tag = {"aws:RequestTag/redcap-ctl:stack": {"Ref": "AWS::StackId"}}
+    request = statements["RequestOnlyThisStacksDnsValidatedCertificate"]["Condition"]
+    assert request["StringEquals"] == {**stack_tag, "acm:ValidationMethod": "DNS"}
+    assert request["ForAllValues:StringEquals"]["acm:DomainNames"] == [DOMAIN]
+    assert statements["TagTheRequestWithThisStack"]["Condition"]["StringEquals"] == stack_tag
+    own = statements["OnlyThisStacksCertificates"]
+    assert set(_actions(own)) == {"acm:DescribeCertificate", "acm:DeleteCertificate"}
+    assert own["Condition"] == {"StringEquals": {"aws:ResourceTag/redcap-ctl:stack": {"Ref": "AWS::StackId"}}}
+    write = statements["WriteOnlyValidationCnames"]
+    assert write["Condition"]["ForAllValues:StringEquals"] == {
+        "route53:ChangeResourceRecordSetsRecordTypes": ["CNAME"],
+        "route53:ChangeResourceRecordSetsActions": ["CREATE", "DELETE"],
+    }
+    assert write["Condition"]["ForAllValues:StringLike"] == {
+        "route53:ChangeResourceRecordSetsNormalizedRecordNames": [{"Fn::Sub": "_*.${DomainName}"}]
+    }
+    external = Rendered(ComputeType="EcsExpress", ImageUri=IMAGE, **DNS["external"])
+    sids = {s["Sid"] for s in external.function_statements("ExpressHostHeaderFunction")}
+    assert not {"WriteOnlyValidationCnames", "ReadTheZonesValidationRecords"} & sids
     log_group = rendered.props("ExpressHostHeaderLogGroup")
     assert log_group["KmsKeyId"] == {"Fn::GetAtt": ["KmsKey", "Arn"]}
     assert log_group["LogGroupName"] == {"Fn::Sub": "/aws/lambda/${AWS::StackName}/ExpressHostHeaderFunction"}
@@ -371,8 +509,10 @@ def test_the_canary_rule_is_the_same_on_both_paths_and_follows_every_express_upd
         | {
             "Cluster": "redcap-express",
             "ServiceArn": "arn:aws:ecs:us-east-1:123456789012:service/redcap-express/redcap",
+            "ManagedAlarmArns": ["arn:aws:cloudwatch:us-east-1:123456789012:alarm:redcap-rollback"],
         }
     )
+    assert parsed.managed_alarms == {"redcap-rollback"}
     assert parsed.rule == express_canary.Rule(server_error_percent=1, client_error_percent=12.5, min_client_errors=5)
     assert props["ServiceRevision"] == {"Fn::GetAtt": ["ExpressService", "UpdatedAt"]}
     assert props["ServiceArn"] == {"Fn::GetAtt": ["ExpressService", "ServiceArn"]}
@@ -392,13 +532,16 @@ def test_the_canary_function_reads_this_service_and_writes_only_alarms() -> None
     by_action = {
         tuple(s["Action"]) if isinstance(s["Action"], list) else (s["Action"],): s["Resource"] for s in statements
     }
+    managed = {"Fn::GetAtt": ["ExpressService", "ECSManagedResourceArns.MetricAlarms"]}
     assert by_action == {
         ("ecs:DescribeServices",): {"Fn::GetAtt": ["ExpressService", "ServiceArn"]},
-        # Express names the alarm at run time: alarms of this account and Region, nothing else.
-        ("cloudwatch:DescribeAlarms", "cloudwatch:PutMetricAlarm"): {
-            "Fn::Sub": "arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:*"
-        },
+        # Issue 17 item 5: only the alarms Express manages for this service, never alarm:*.
+        ("cloudwatch:DescribeAlarms", "cloudwatch:PutMetricAlarm"): managed,
     }
+    # The code checks the same list, from the resource's properties and from its environment.
+    assert rendered.props("ExpressCanaryAlarm")["ManagedAlarmArns"] == managed
+    env = rendered.props("ExpressCanaryAlarmFunction")["Environment"]["Variables"]
+    assert env["EXPRESS_MANAGED_ALARMS"] == {"Fn::Join": [",", managed]}
     log_group = rendered.props("ExpressCanaryAlarmLogGroup")
     assert log_group["KmsKeyId"] == {"Fn::GetAtt": ["KmsKey", "Arn"]}
     assert log_group["LogGroupName"] == {"Fn::Sub": "/aws/lambda/${AWS::StackName}/ExpressCanaryAlarmFunction"}
@@ -416,3 +559,31 @@ def test_express_pays_for_no_nat_and_names_no_egress_address(env: str) -> None:
     assert subnets == [{"Ref": "PublicSubnet1"}, {"Ref": "PublicSubnet2"}]
     app_runner = render("AppRunner", env=env)
     assert len(app_runner.props("WafRedcapEgressIpSet")["Addresses"]) == (2 if env == "prod" else 1)
+
+
+def test_compute_md_cites_every_express_behaviour_the_template_relies_on() -> None:
+    """Issue 17 item 4: each behaviour in docs/compute.md's table is cited, and what it names exists."""
+    from testkit import ROOT
+
+    text = (ROOT / "docs" / "compute.md").read_text(encoding="utf-8")
+    table = text[text.index("### What the template relies on from Express") : text.index("## Custom domain on Express")]
+    rows = [line for line in table.splitlines() if line.startswith("| (") or line.startswith("| Which alarms")]
+    assert len(rows) == 5
+    for row in rows:
+        assert "](https://" in row, row  # every behaviour has a source
+    express = render("EcsExpress")
+    named = set(re.findall(r"`(Express[A-Za-z0-9]+)(?:/\d)?`", table))
+    assert named >= {
+        "ExpressEcrApiEndpoint",
+        "ExpressEcrDkrEndpoint",
+        "ExpressLogsEndpoint",
+        "ExpressSmtpEndpoint",
+        "ExpressSmtpEndpointSecurityGroup",
+        "ExpressTaskSecurityGroup",
+        "ExpressIngressFromPublicSubnet1",
+    }
+    for name in named:
+        assert name in express.resources, name
+    for claim in ("ecr.api", "ecr.dkr", "logs", "email-smtp", "AmazonECSInfrastructureRoleforExpressGatewayServices"):
+        assert claim in table, claim
+    assert "ECSManagedResourceArns.MetricAlarms" in table

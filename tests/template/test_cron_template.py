@@ -322,6 +322,11 @@ def test_managed_groups_and_the_rules_set_to_count() -> None:
         ("AWSManagedRulesSQLiRuleSet", "SQLi_BODY"),
         # counted, and enforced by BlockNoUserAgent on its label (REDCap's Configuration Check excepted)
         ("AWSManagedRulesCommonRuleSet", "NoUserAgent_HEADER"),
+        # counted, and enforced by BlockSqlInjectionOutsideLogic on their labels (REDCap's logic endpoints
+        # excepted; issue 18 item 7)
+        ("AWSManagedRulesSQLiRuleSet", "SQLi_QUERYARGUMENTS"),
+        ("AWSManagedRulesSQLiRuleSet", "SQLiExtendedPatterns_QUERYARGUMENTS"),
+        ("AWSManagedRulesSQLiRuleSet", "SQLiExtendedPatterns_BODY"),
     }
     by_name = {r["Name"]: r for r in rules}
     label = by_name["BlockNoUserAgent"]["Statement"]["AndStatement"]["Statements"][0]["LabelMatchStatement"]
@@ -335,3 +340,31 @@ def test_rate_rule_uses_the_parameter() -> None:
     rules = {r["Name"]: r for r in Rendered(WafRateLimit=500).props("WebAcl")["Rules"]}
     statement = rules["RateLimitPerIp"]["Statement"]["RateBasedStatement"]
     assert statement == {"Limit": 500, "EvaluationWindowSec": 300, "AggregateKeyType": "IP"}
+
+
+def test_rate_limit_exemption_is_a_scope_down_on_its_own_ip_set() -> None:
+    # Issue 19 item 4: a campus behind one NAT address can be exempted from the per-IP limit only.
+    assert "WafRateExemptIpSet" not in Rendered().resources
+    rendered = Rendered(RateLimitExemptCidrs="198.51.100.0/24,203.0.113.9/32")
+    ip_set = rendered.props("WafRateExemptIpSet")
+    assert ip_set["Addresses"] == {"Fn::Split": [",", "198.51.100.0/24,203.0.113.9/32"]}
+    assert (ip_set["Scope"], ip_set["IPAddressVersion"]) == ("REGIONAL", "IPV4")
+    rules = {r["Name"]: r for r in rendered.props("WebAcl")["Rules"]}
+    statement = rules["RateLimitPerIp"]["Statement"]["RateBasedStatement"]
+    assert statement["ScopeDownStatement"] == {
+        "NotStatement": {"Statement": {"IPSetReferenceStatement": {"Arn": getatt("WafRateExemptIpSet")}}}
+    }
+    # The exemption is only in the rate rule: no other rule references the set.
+    others = [r for name, r in rules.items() if name != "RateLimitPerIp"]
+    assert "WafRateExemptIpSet" not in json.dumps(others)
+
+
+def test_scope_down_rules_follow_the_groups_whose_labels_they_read() -> None:
+    rules = {r["Name"]: r for r in Rendered().props("WebAcl")["Rules"]}
+    for rule, group in (
+        ("BlockSqlInjectionOutsideLogic", "AWSManagedRulesSQLiRuleSet"),
+        ("BlockLargeBodyOutsideRedcap", "AWSManagedRulesCommonRuleSet"),
+    ):
+        # A rule only sees labels added by rules evaluated before it (WAF Developer Guide, "Web request labeling").
+        assert rules[rule]["Priority"] > rules[group]["Priority"], rule
+        assert rules[rule]["Action"] == {"Block": {}}

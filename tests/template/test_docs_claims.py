@@ -42,6 +42,7 @@ def _env_params(env: str) -> dict[str, str]:
         "DomainName": "redcap.example.org",
         "SesEmailIdentity": "redcap@example.org",
         "NotificationEmail": "ops@example.org",
+        "AdminEmail": "admin@example.org",
     }
     return {k: filled[k] if v == "CHANGE_ME" else v for k, v in params.items()}
 

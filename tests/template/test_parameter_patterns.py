@@ -52,8 +52,21 @@ def _accepts(name: str, value: str) -> bool:
 
 def test_every_cidr_list_parameter_is_covered() -> None:
     # A new CIDR parameter must get the same pattern (and these tests).
-    assert CIDR_LISTS == ["AdminCidrs", "AllowedCidrs"]
-    assert len({PARAMETERS[name]["AllowedPattern"] for name in CIDR_LISTS}) == 1
+    assert CIDR_LISTS == ["LdapCidrs", "AdminCidrs", "AllowedCidrs", "RateLimitExemptCidrs"]
+    # LdapCidrs is the same list, capped at three ranges (one security group rule per range and port).
+    assert len({_unbounded(PARAMETERS[name]["AllowedPattern"]) for name in CIDR_LISTS}) == 1
+    assert PARAMETERS["LdapCidrs"]["AllowedPattern"].endswith("){0,2}$")
+
+
+def _unbounded(pattern: str) -> str:
+    return pattern.replace("){0,2}$", ")*$")
+
+
+def test_ldap_cidrs_take_at_most_three_ranges() -> None:
+    three = "10.0.0.0/24,10.0.1.0/24,192.0.2.5/32"
+    assert _accepts("LdapCidrs", three)
+    assert not _accepts("LdapCidrs", three + ",198.51.100.0/24")
+    assert _accepts("AllowedCidrs", three + ",198.51.100.0/24")
 
 
 @pytest.mark.parametrize("name", CIDR_LISTS)

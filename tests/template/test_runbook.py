@@ -25,9 +25,6 @@ SAMCONFIG = ROOT / "samconfig.toml"
 PLACEHOLDER = "CHANGE_ME"
 DEPLOY_ENVS = ["dev", "prod", "dev-express", "prod-express"]
 
-# Targets that other branches of issue 17 add (`make smoke`: the live-stack check). The runbook
-# names them already; once the Makefile has one, the test below asks for its removal from here.
-PENDING_TARGETS = {"smoke"}
 # CamelCase words in the runbook's code spans that are not template names, and why.
 NOT_TEMPLATE_NAMES = {
     "PendingConfirmation": "SNS's SubscriptionArn of an unconfirmed subscription",
@@ -89,7 +86,7 @@ def _section_table(heading_prefix: str) -> list[list[str]]:
 
 @pytest.mark.parametrize("page", [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))], ids=lambda p: p.name)
 def test_every_make_command_in_the_docs_is_a_makefile_target(page: Path) -> None:
-    targets = _make_targets() | PENDING_TARGETS
+    targets = _make_targets()
     named = set(_make_commands(page.read_text(encoding="utf-8")))
     assert sorted(named - targets) == [], f"{page.name} names make targets the Makefile does not have"
 
@@ -97,11 +94,6 @@ def test_every_make_command_in_the_docs_is_a_makefile_target(page: Path) -> None
 def test_the_runbook_names_the_deploy_targets() -> None:
     named = set(_make_commands(_text()))
     assert {"deploy-tools", "deploy", "smoke"} <= named
-
-
-def test_pending_targets_are_still_pending() -> None:
-    # When a pending target lands in the Makefile, drop it from PENDING_TARGETS so the check is exact again.
-    assert sorted(PENDING_TARGETS & _make_targets()) == []
 
 
 def test_make_deploy_in_the_runbook_uses_a_samconfig_environment() -> None:

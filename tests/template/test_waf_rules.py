@@ -37,10 +37,89 @@ PROFILES: dict[str, dict[str, Any]] = {
     "allowlists": {"AllowedCidrs": "203.0.113.0/24", "AllowedCountries": "US,CA", "AdminCidrs": "203.0.113.8/32"},
     "restricted": {"AllowedCidrs": "203.0.113.0/24", "AllowedCountries": "US,CA", "RestrictSurveys": "true"},
     "prod": {"Environment": "prod"},  # one NAT gateway (and address) per AZ
+    "rate-exempt": {"RateLimitExemptCidrs": "198.51.100.0/24,203.0.113.9/32"},
 }
 # The NAT gateways' public addresses (Ref of NatEip1/NatEip2): REDCap's own outbound requests come from these.
 NAT_ADDRESSES = {"NatEip1": "198.51.100.201", "NatEip2": "198.51.100.202"}
 NO_UA = frozenset({("AWSManagedRulesCommonRuleSet", "NoUserAgent_HEADER")})
+# What the managed groups match on REDCap's logic (issue 18 item 7; upstream aws-samples/redcap-on-aws #57):
+# [a]=1--1 in a query argument, if([x]='', '', '') in a form post.
+SQLI_QUERY = frozenset({("AWSManagedRulesSQLiRuleSet", "SQLi_QUERYARGUMENTS")})
+SQLI_QUERY_EXTENDED = frozenset({("AWSManagedRulesSQLiRuleSet", "SQLiExtendedPatterns_QUERYARGUMENTS")})
+SQLI_BODY = frozenset({("AWSManagedRulesSQLiRuleSet", "SQLi_BODY")})
+SQLI_BODY_EXTENDED = frozenset({("AWSManagedRulesSQLiRuleSet", "SQLiExtendedPatterns_BODY")})
+LARGE_BODY = frozenset({("AWSManagedRulesCommonRuleSet", "SizeRestrictions_BODY")})
+V = "/redcap_v15.7.6"
+# REDCap's own requests that carry branching logic and calculations (redcap_v15.7.6/Resources/js/Project.js,
+# DesignFields.js, DataQuality.js, Alerts.js post the expression to these, with ?pid= in the query string).
+LOGIC_PATHS = [
+    f"{V}/Design/logic_validate.php",
+    f"{V}/Design/logic_test_record.php",
+    f"{V}/Design/logic_calc_test_record.php",
+    f"{V}/Design/calculation_equation_validate.php",
+    f"{V}/Design/branching_logic_builder.php",
+    f"{V}/Design/edit_field.php",
+]
+# Every other path family REDCap (or a probe) has: SQL injection there stays blocked.
+OTHER_PATHS = [
+    "/",
+    "/index.php",
+    "/surveys/",
+    "/api/",
+    "/ehr.php",
+    "/plugins/report.php",
+    "/modules/x/index.php",
+    "/redcap_connect.php",
+    f"{V}/index.php",
+    f"{V}/DataEntry/index.php",
+    f"{V}/DataEntry/record_home.php",
+    f"{V}/DataExport/report_ajax.php",
+    f"{V}/ControlCenter/database_query_tool.php",
+    f"{V}/Design/online_designer.php",
+    f"{V}/Surveys/automated_invitations_check_logic.php",
+    f"{V}/ExternalModules/",
+    # look-alikes of the logic endpoints
+    f"{V}/Design/logic_validate.php.bak",
+    f"{V}/Design/logic_validate.php/x",
+    f"{V}/Design/logic_validatephp",
+    f"{V}/design/logic_validate.php",
+    f"{V}/DESIGN/LOGIC_VALIDATE.PHP",
+    f"/x{V}/Design/logic_validate.php",
+    f"{V}/Design/logic_validate.php/../../index.php",
+    f"{V}/Design/logic_validate.php/%2e%2e/%2e%2e/DataEntry/index.php",
+    f"{V}/Design/%2e%2e/DataEntry/index.php",
+    "/redcap_vX/Design/logic_validate.php",
+    "/../redcap_v15.7.6/Design/logic_validate.php",
+]
+# REDCap's own paths that take uploads and long form posts (over 8 KB), and paths that are not REDCap's.
+REDCAP_POST_PATHS = [
+    "/",
+    "/index.php",
+    f"{V}/DataImport/index.php",
+    f"{V}/DataEntry/file_upload.php",
+    f"{V}/DataEntry/index.php",
+    f"{V}/Design/data_dictionary_upload.php",
+    f"{V}/Design/edit_field.php",
+    f"{V}/index.php",
+    "/surveys/",
+    "/surveys/index.php",
+    "/api/",
+]
+NOT_REDCAP_POST_PATHS = [
+    "/plugins/upload.php",
+    "/modules/x/index.php",
+    "/hooks/x.php",
+    "/languages/x.ini",
+    "/cronjob.php",
+    "/index.php/x",
+    "/index.php.bak",
+    "/surveys",
+    "/redcap_vX/DataImport/index.php",
+    "/surveys/../plugins/upload.php",
+    "/surveys/%2e%2e/plugins/upload.php",
+    f"{V}/../plugins/upload.php",
+    "/../redcap_v15.7.6/DataImport/index.php",
+]
 
 # The pattern set: as created (from the template's dynamic reference), during a
 # rotation ({AWSCURRENT, AWSPENDING}) and after it ({new AWSCURRENT}).
@@ -76,6 +155,8 @@ def out(path: str, secret: str | None = None, **kw: Any) -> Request:
 
 
 ALLOW, BLOCK = "ALLOW", "BLOCK"
+SQLI_BLOCK, LARGE_BLOCK = "BlockSqlInjectionOutsideLogic", "BlockLargeBodyOutsideRedcap"
+RATE_EXEMPT_IP = "198.51.100.77"  # the campus NAT address in the "rate-exempt" profile
 CRON_OK, CRON_BLOCK = "AllowCronWithAcceptedHeader", "BlockCron"
 ADMIN_BLOCK, DIRS = "BlockInstallUpgrade", "BlockInternalDirectories"
 
@@ -296,9 +377,9 @@ CASES = [
     ),
     Case(
         "SQLi in the query string blocked",
-        req("/index.php", managed=frozenset({("AWSManagedRulesSQLiRuleSet", "SQLi_QUERYARGUMENTS")})),
+        req("/index.php", query="id=1' OR '1'='1", managed=SQLI_QUERY),
         BLOCK,
-        "AWSManagedRulesSQLiRuleSet",
+        SQLI_BLOCK,
     ),
     Case(
         "XSS in the query string blocked",
@@ -356,6 +437,145 @@ CASES = [
         req("/index.php", managed=frozenset({("AWSManagedRulesKnownBadInputsRuleSet", "Log4JRCE_HEADER")})),
         BLOCK,
         "AWSManagedRulesKnownBadInputsRuleSet",
+    ),
+    # --- REDCap's logic (issue 18 item 7): SQLi matches pass only on the logic endpoints
+    *[
+        Case(f"logic in the query string on {p}", req(p, query="pid=1&logic=[a]=1--1", managed=m), ALLOW, None)
+        for p in LOGIC_PATHS
+        for m in (SQLI_QUERY, SQLI_QUERY_EXTENDED, SQLI_QUERY | SQLI_QUERY_EXTENDED)
+    ],
+    *[
+        Case(
+            f"logic in the form post to {p}",
+            req(p, method="POST", query="pid=1", body="logic=if([x]='', '', '')", managed=SQLI_BODY | m),
+            ALLOW,
+            None,
+        )
+        for p in LOGIC_PATHS
+        for m in (frozenset(), SQLI_BODY_EXTENDED)
+    ],
+    Case(
+        "logic endpoint reached through a back-reference",
+        req(f"/surveys/..{V}/Design/logic_validate.php", query="logic=[a]=1--1", managed=SQLI_QUERY),
+        ALLOW,
+        None,
+    ),
+    Case(
+        "logic endpoint with an encoded letter (Apache decodes it too)",
+        req(f"{V}/Design/logic%5fvalidate.php", query="logic=[a]=1--1", managed=SQLI_QUERY),
+        ALLOW,
+        None,
+    ),
+    *[
+        Case(f"SQLi in the query string on {p}", req(p, query="id=1--1", managed=m), BLOCK, SQLI_BLOCK)
+        for p in OTHER_PATHS
+        for m in (SQLI_QUERY, SQLI_QUERY_EXTENDED)
+    ],
+    *[
+        Case(
+            f"extended SQLi in the form post to {p}",
+            req(p, method="POST", managed=SQLI_BODY_EXTENDED),
+            BLOCK,
+            SQLI_BLOCK,
+        )
+        for p in OTHER_PATHS
+    ],
+    Case(
+        "SQLi on a logic endpoint from outside the allowlist",
+        out(LOGIC_PATHS[0], query="logic=[a]=1--1", managed=SQLI_QUERY),
+        BLOCK,
+        "IpAllowlist",
+        profile="allowlists",
+    ),
+    Case(
+        "SQLi in the cookie on a logic endpoint",
+        req(LOGIC_PATHS[0], managed=frozenset({("AWSManagedRulesSQLiRuleSet", "SQLi_COOKIE")})),
+        BLOCK,
+        "AWSManagedRulesSQLiRuleSet",
+    ),
+    Case(
+        "XSS in the query string on a logic endpoint",
+        req(LOGIC_PATHS[0], managed=frozenset({("AWSManagedRulesCommonRuleSet", "CrossSiteScripting_QUERYARGUMENTS")})),
+        BLOCK,
+        "AWSManagedRulesCommonRuleSet",
+    ),
+    # --- uploads and long form posts (issue 18 item 2): over 8 KB only on REDCap's own paths
+    *[Case(f"large body to {p}", req(p, method="POST", managed=LARGE_BODY), ALLOW, None) for p in REDCAP_POST_PATHS],
+    *[
+        Case(f"large body to {p}", req(p, method="POST", managed=LARGE_BODY), BLOCK, LARGE_BLOCK)
+        for p in NOT_REDCAP_POST_PATHS
+    ],
+    Case(
+        "large upload with rich text and SQL in it",
+        req(
+            f"{V}/Design/data_dictionary_upload.php",
+            method="POST",
+            managed=LARGE_BODY | SQLI_BODY | frozenset({("AWSManagedRulesCommonRuleSet", "CrossSiteScripting_BODY")}),
+        ),
+        ALLOW,
+        None,
+    ),
+    Case(
+        "large survey post from outside the allowlist (survey exception)",
+        out("/surveys/", method="POST", managed=LARGE_BODY),
+        ALLOW,
+        None,
+        profile="allowlists",
+    ),
+    # --- rate limit exemption (issue 19 item 4)
+    Case(
+        "campus NAT over the limit, exempt",
+        req("/index.php", ip=RATE_EXEMPT_IP),
+        ALLOW,
+        None,
+        profile="rate-exempt",
+        rate_limited=(RATE_EXEMPT_IP,),
+    ),
+    Case(
+        "exempt /32 over the limit",
+        req("/index.php", ip="203.0.113.9"),
+        ALLOW,
+        None,
+        profile="rate-exempt",
+        rate_limited=("203.0.113.9",),
+    ),
+    Case(
+        "neighbour of the exempt /32 over the limit",
+        req("/index.php", ip="203.0.113.10"),
+        BLOCK,
+        "RateLimitPerIp",
+        profile="rate-exempt",
+        rate_limited=("203.0.113.10",),
+    ),
+    Case(
+        "other address over the limit, exemption set",
+        req("/index.php"),
+        BLOCK,
+        "RateLimitPerIp",
+        profile="rate-exempt",
+        rate_limited=("192.0.2.10",),
+    ),
+    Case(
+        "exempt campus still meets the managed rules",
+        req("/index.php", ip=RATE_EXEMPT_IP, query="id=1' OR 1=1", managed=SQLI_QUERY),
+        BLOCK,
+        SQLI_BLOCK,
+        profile="rate-exempt",
+        rate_limited=(RATE_EXEMPT_IP,),
+    ),
+    Case(
+        "exempt campus still cannot reach install.php",
+        req("/install.php", ip=RATE_EXEMPT_IP),
+        BLOCK,
+        ADMIN_BLOCK,
+        profile="rate-exempt",
+    ),
+    Case(
+        "campus NAT over the limit without the exemption",
+        req("/index.php", ip=RATE_EXEMPT_IP),
+        BLOCK,
+        "RateLimitPerIp",
+        rate_limited=(RATE_EXEMPT_IP,),
     ),
 ]
 

@@ -133,6 +133,10 @@ _TYPES: dict[str, tuple[str, dict[str, str]]] = {
                 f"arn:{PARTITION}:elasticloadbalancing:{REGION}:{ACCOUNT}:listener-rule/app/ecs-express/"
                 "0123456789abcdef/0123456789abcdef/0123456789abcdef"
             ),
+            # A list of alarm ARNs in AWS; one sample ARN is what the resource-type check needs.
+            "ECSManagedResourceArns.MetricAlarms": (
+                f"arn:{PARTITION}:cloudwatch:{REGION}:{ACCOUNT}:alarm:{{n}}-rollback"
+            ),
         },
     ),
     "AWS::CertificateManager::Certificate": (

@@ -77,6 +77,12 @@ MANAGED_LABELS: dict[tuple[str, str], str] = {
     ),
     ("AWSManagedRulesSQLiRuleSet", "SQLi_BODY"): "awswaf:managed:aws:sql-database:SQLi_Body",
     ("AWSManagedRulesSQLiRuleSet", "SQLi_QUERYARGUMENTS"): "awswaf:managed:aws:sql-database:SQLi_QueryArguments",
+    ("AWSManagedRulesSQLiRuleSet", "SQLiExtendedPatterns_QUERYARGUMENTS"): (
+        "awswaf:managed:aws:sql-database:SQLiExtendedPatterns_QueryArguments"
+    ),
+    ("AWSManagedRulesSQLiRuleSet", "SQLiExtendedPatterns_BODY"): (
+        "awswaf:managed:aws:sql-database:SQLiExtendedPatterns_Body"
+    ),
 }
 
 

@@ -48,3 +48,21 @@ def test_counts_follow_the_environment() -> None:
     assert dev["NAT gateways (+ their IPv4)"] == pytest.approx(nat_month + nat_data)
     assert prod["NAT gateways (+ their IPv4)"] == pytest.approx(2 * nat_month + nat_data)
     assert prod["Aurora Serverless v2"] > dev["Aurora Serverless v2"]
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_express_pays_no_nat_but_the_endpoints_its_tasks_use(env: str) -> None:
+    # Issue 17 item 8: the cost script charged NAT processing on Express, which has no NAT gateway.
+    rendered = run.render(env, "EcsExpress")
+    assert not rendered.of_type("AWS::EC2::NatGateway")
+    for work in (run.IDLE, run.LOAD):
+        lines = run.monthly(rendered, work)
+        assert "NAT gateways (+ their IPv4)" not in lines
+        # Secrets Manager, ECR API, ECR layers, CloudWatch Logs and SES SMTP, in two AZs each.
+        hours = 5 * 2 * HOURS_PER_MONTH * PRICES["interface_endpoint_az_hour"]
+        data = work.nat_gb * PRICES["interface_endpoint_gb_processed"]
+        assert lines["VPC interface endpoints"] == pytest.approx(hours + data)
+    app_runner = run.monthly(run.render(env, "AppRunner"), run.IDLE)
+    assert app_runner["VPC interface endpoints"] == pytest.approx(
+        2 * HOURS_PER_MONTH * PRICES["interface_endpoint_az_hour"]
+    )

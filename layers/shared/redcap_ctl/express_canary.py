@@ -35,7 +35,7 @@ safe to repeat: an alarm that already carries the wanted definition is not writt
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,6 +99,9 @@ class Props:
     cluster: str
     service_arn: str
     rule: Rule
+    # Names of the alarms Express manages for this service (ECSManagedResourceArns.MetricAlarms):
+    # the only alarms this resource may write, in IAM and here.
+    managed_alarms: frozenset[str] = frozenset()
 
 
 def _percent(props: Mapping[str, Any], field: str) -> float:
@@ -123,6 +126,22 @@ def parse_rule(props: Mapping[str, Any]) -> Rule:
     )
 
 
+def parse_managed_alarms(raw: Any) -> frozenset[str]:
+    """``ManagedAlarmArns`` (a list, or comma-separated as in the environment) -> alarm names."""
+    items = raw if isinstance(raw, list) else str(raw or "").split(",")
+    names = set()
+    for item in (str(i).strip() for i in items):
+        if not item:
+            continue
+        parts = item.split(":", 6)
+        if len(parts) != 7 or parts[0] != "arn" or parts[2] != "cloudwatch" or parts[5] != "alarm" or not parts[6]:
+            raise InputError("ManagedAlarmArns", "must list CloudWatch alarm ARNs (arn:...:cloudwatch:...:alarm:NAME)")
+        names.add(parts[6])
+    if not names:
+        raise InputError("ManagedAlarmArns", "must list the alarms Express manages for the service (none given)")
+    return frozenset(names)
+
+
 def parse_props(props: Mapping[str, Any]) -> Props:
     cluster = str(props.get("Cluster", "")).strip()
     if not cluster:
@@ -130,7 +149,12 @@ def parse_props(props: Mapping[str, Any]) -> Props:
     service = str(props.get("ServiceArn", "")).strip()
     if not service.startswith("arn:") or ":ecs:" not in service or ":service/" not in service:
         raise InputError("ServiceArn", "must be an ECS service ARN")
-    return Props(cluster=cluster, service_arn=service, rule=parse_rule(props))
+    return Props(
+        cluster=cluster,
+        service_arn=service,
+        rule=parse_rule(props),
+        managed_alarms=parse_managed_alarms(props.get("ManagedAlarmArns")),
+    )
 
 
 def _code(err: ClientError) -> str:
@@ -298,8 +322,20 @@ def _put(cloudwatch: CloudWatchClient, alarms: Mapping[str, Mapping[str, Any]], 
         logger.info("Canary alarm rule set", extra={"alarm": name, "rule": rule.describe()})
 
 
-def apply(ecs: EcsClient, cloudwatch: CloudWatchClient, cluster: str, service_arn: str, rule: Rule) -> list[str]:
-    """Give every deployment alarm of the service ``rule``; returns their names."""
+def apply(
+    ecs: EcsClient,
+    cloudwatch: CloudWatchClient,
+    cluster: str,
+    service_arn: str,
+    rule: Rule,
+    managed: Collection[str],
+) -> list[str]:
+    """Give every deployment alarm of the service ``rule``; returns their names.
+
+    Only alarms Express manages for this service (``managed``, from the service's
+    ``ECSManagedResourceArns.MetricAlarms``) are written: the IAM policy allows no other, and an
+    alarm outside that list fails here with the reason instead of AccessDenied.
+    """
     names = deployment_alarm_names(ecs, cluster, service_arn)
     if names is None:
         raise ControlPlaneError(f"ECS service {service_arn} not found in cluster {cluster}")
@@ -307,6 +343,12 @@ def apply(ecs: EcsClient, cloudwatch: CloudWatchClient, cluster: str, service_ar
         # Nothing rolls this service back on an alarm, so nothing can trip on REDCap's 4xx.
         logger.warning("The service has no deployment alarm: nothing to set", extra={"service": service_arn})
         return []
+    foreign = [n for n in names if n not in managed]
+    if foreign:
+        raise ControlPlaneError(
+            f"rollback alarm {', '.join(foreign)} is not in the service's ECSManagedResourceArns.MetricAlarms, "
+            "so the stack may not change it (CanaryRollbackRule=ExpressDefault keeps Express's rule)"
+        )
     alarms = _describe(cloudwatch, names)
     missing = [n for n in names if n not in alarms]
     if missing:
@@ -315,9 +357,11 @@ def apply(ecs: EcsClient, cloudwatch: CloudWatchClient, cluster: str, service_ar
     return names
 
 
-def restore(ecs: EcsClient, cloudwatch: CloudWatchClient, cluster: str, service_arn: str) -> list[str]:
+def restore(
+    ecs: EcsClient, cloudwatch: CloudWatchClient, cluster: str, service_arn: str, managed: Collection[str]
+) -> list[str]:
     """Put Express's documented rule back on the alarms that carry ours. A service that is gone is done."""
-    names = deployment_alarm_names(ecs, cluster, service_arn)
+    names = [n for n in deployment_alarm_names(ecs, cluster, service_arn) or [] if n in managed]
     if not names:
         logger.info("Nothing to put back: the service or its alarms are gone", extra={"service": service_arn})
         return []
@@ -336,11 +380,16 @@ ENV_FIELDS = {
 }
 
 
+# A list in the custom resource's properties, comma-joined in the environment.
+MANAGED_ALARMS_ENV = "EXPRESS_MANAGED_ALARMS"
+
+
 def props_from_env(environ: Mapping[str, str]) -> Props:
+    fields = {**ENV_FIELDS, "ManagedAlarmArns": MANAGED_ALARMS_ENV}
     try:
-        return parse_props({field: environ.get(name, "") for field, name in ENV_FIELDS.items()})
+        return parse_props({field: environ.get(name, "") for field, name in fields.items()})
     except InputError as err:
-        raise InputError(ENV_FIELDS[err.field], err.problem) from None
+        raise InputError(fields[err.field], err.problem) from None
 
 
 def is_deployment_start(event: Mapping[str, Any], service_arn: str) -> bool:

@@ -9,13 +9,23 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from local.areas import cron, custom_domain, database, express_canary, guardduty, redcap_image, rotation
+from local.areas import (
+    cron,
+    custom_domain,
+    database,
+    express_canary,
+    express_idle_timeout,
+    guardduty,
+    redcap_image,
+    rotation,
+)
 
 # Order matters: rotation rotates the cron secret and then runs the next tick.
 AREAS: dict[str, ModuleType] = {
     "database": database,
     "custom-domain": custom_domain,
     "express-canary": express_canary,
+    "express-idle-timeout": express_idle_timeout,
     "guardduty": guardduty,
     "cron": cron,
     "rotation": rotation,

@@ -1,13 +1,20 @@
-"""Custom domain: Create writes the validation and alias records into Route 53, Delete removes them."""
+"""Custom domain: Create writes the validation (and, on App Runner, alias) records, Delete removes them.
+
+On ECS Express the area plays a first deploy's whole order: create, delegate later, certificate
+issued, domain served, delete (``express_scenario``).
+"""
 
 from __future__ import annotations
 
+import json
+import time
 from typing import Any
 
 from local import platform
 from local.bench_case import BenchCase
 from local.runner import Run, StepFailed, cfn_success, exists, invoke
 from local.scenarios import DOMAIN, Local
+from testkit import moto_acm
 from testkit.cfn import ResponseCapture, capture_cfn_responses
 
 RESOURCE = "custom domain"
@@ -96,69 +103,176 @@ def scenario(local: Local, run: Run) -> None:
             run.unavailable(RESOURCE, "Delete: records gone", "skipped: Create failed")
 
 
-# ----- ComputeType=EcsExpress: Custom::ExpressHostHeader on the Express listener rule
+# ----- ComputeType=EcsExpress: Custom::ExpressHostHeader, its activation events, a clean delete
+# The whole order of a first deploy with DnsMode=CreateZone (issue 17, item 2): the stack completes
+# with the certificate pending, the administrator delegates the zone afterwards (NameServers
+# output), ACM validates (testkit.moto_acm: only records that public DNS reaches validate), ACM's
+# "ACM Certificate Available" event activates the domain, and the delete leaves a zone that
+# Route 53 deletes. With DnsMode=External the administrator creates the CNAME at their DNS
+# provider instead (an "external" zone in moto here) and the stack writes no record.
 EXPRESS_FUNCTION_ID = "ExpressHostHeaderFunction"
 EXPRESS_RESOURCE_ID = "ExpressHostHeader"
+ISSUED_RULE_ID = "ExpressCertificateIssuedRule"
+RECONCILE_RULE_ID = "ExpressCertificateReconcileRule"
 
 
 def express_event(local: Local, request: str, capture: ResponseCapture) -> dict[str, Any]:
     ev = local.stack.cfn_event("express_domain", f"{request.lower()}.json", EXPRESS_RESOURCE_ID)
     ev["ResponseURL"] = capture.url(f"express-domain-{request.lower()}")
+    ev["StackId"] = local.stack.pseudo["AWS::StackId"]
     return ev
+
+
+def rule_input(local: Local, rule_id: str) -> dict[str, Any]:
+    """The constant input the template gives the rule's target: what EventBridge delivers to the function."""
+    (target,) = local.stack.props(rule_id)["Targets"]
+    payload: dict[str, Any] = json.loads(local.stack.value(target["Input"], f"{rule_id}.Input"))
+    return payload
+
+
+def _zone_records(local: Local, zone: str) -> list[dict[str, Any]]:
+    sets = local.client("route53").list_resource_record_sets(HostedZoneId=zone)["ResourceRecordSets"]
+    return [r for r in sets if r["Type"] not in ("SOA", "NS")]
 
 
 def express_scenario(local: Local, run: Run) -> None:
     missing = exists(
-        "functions/express_domain/app.py", "events/express_domain/create.json", "tests/testkit/emulators/express.py"
+        "functions/express_domain/app.py",
+        "events/express_domain/create.json",
+        "tests/testkit/emulators/express.py",
+        "tests/testkit/moto_acm.py",
     )
     if missing:
         run.unavailable(RESOURCE, "Create / Delete (ECS Express)", missing)
         return
+    managed = local.stack.has("HostedZone")
+    state: dict[str, Any] = {}
 
     def provision_express() -> str:
         platform.compute(local)
         platform.function_arns(local)
-        if "ExpressCertificate" not in local.stack.physical:
-            cert = local.client("acm").request_certificate(DomainName=DOMAIN, ValidationMethod="DNS")
-            local.stack.physical["ExpressCertificate"] = cert["CertificateArn"]
-        return f"Express service, ALB rule and certificate for {DOMAIN} in moto"
+        if managed:
+            platform.hosted_zone(local)
+            state["zone"] = local.stack.physical["HostedZone"]
+            servers = local.client("route53").get_hosted_zone(Id=state["zone"])["DelegationSet"]["NameServers"]
+            state["name_servers"] = servers
+            return f"Express service, ALB and the stack's zone {state['zone']} (NameServers {', '.join(servers)})"
+        return "Express service and ALB; DnsMode=External: no zone in the stack"
 
-    if not run.step(RESOURCE, "provision ECS Express service + certificate", provision_express):
+    if not run.step(RESOURCE, "provision ECS Express service (+ the zone the stack creates)", provision_express):
         return
     service = local.services["express"]
     env = local.stack.function_env(EXPRESS_FUNCTION_ID)
-    state: dict[str, Any] = {}
 
     with capture_cfn_responses() as capture:
 
         def create() -> str:
+            started = time.perf_counter()
             invoke("express_domain", express_event(local, "Create", capture), env)
             answer = cfn_success(capture)
+            elapsed = time.perf_counter() - started
             state["physical_id"] = answer["PhysicalResourceId"]
-            hosts = service.hosts()
-            if DOMAIN not in hosts:
-                raise StepFailed(f"{DOMAIN} is not on the Express listener rule: {hosts}")
-            if answer["Data"]["DNSName"] != service.load_balancer_dns:
-                raise StepFailed(f"alias target {answer['Data']['DNSName']} is not the Express ALB")
-            return f"rule hosts {hosts}; alias target {answer['Data']['DNSName']}"
+            state["certificate"] = answer["Data"]["CertificateArn"]
+            state["records"] = json.loads(answer["Data"]["ValidationRecords"])
+            if answer["Data"]["CertificateStatus"] != "PENDING_VALIDATION":
+                raise StepFailed(f"certificate is {answer['Data']['CertificateStatus']}, expected PENDING_VALIDATION")
+            if DOMAIN in service.hosts() or service.listener_certificates():
+                raise StepFailed("the domain is routed before its certificate is issued")
+            if managed:
+                names = {r["Name"] for r in _zone_records(local, state["zone"])}
+                if names != {r["Name"] for r in state["records"]}:
+                    raise StepFailed(f"validation CNAMEs {state['records']} not (only) in the zone: {sorted(names)}")
+                where = f"validation CNAME in zone {state['zone']}"
+            else:
+                if not state["records"]:
+                    raise StepFailed("no validation record in CustomDomainValidationRecords for the administrator")
+                where = "CustomDomainValidationRecords lists the CNAME for your DNS provider"
+            return f"answered in {elapsed:.1f}s with the certificate PENDING_VALIDATION; {where}"
 
-        created = run.step(RESOURCE, "Create: domain on the Express listener rule", create)
+        if not run.step(RESOURCE, "Create: the stack completes, certificate pending", create):
+            run.unavailable(RESOURCE, "delegate / issue / serve / delete", "skipped: Create failed")
+            return
 
-        def delete_twice() -> str:
+        def before_delegation() -> str:
+            # ACM checks public DNS: an undelegated zone is not in it (no delegated zone here).
+            if moto_acm.validate([]):
+                raise StepFailed("ACM issued a certificate whose validation record nobody can resolve")
+            result = invoke("express_domain", rule_input(local, RECONCILE_RULE_ID), env)
+            if service.hosts() != [service.endpoint]:
+                raise StepFailed(f"the rule changed before the certificate was issued: {service.hosts()}")
+            return f"schedule run: {result.result}; rule still {service.hosts()}"
+
+        run.step(RESOURCE, "Before delegation: the schedule changes nothing", before_delegation)
+
+        def delegate() -> str:
+            if managed:
+                zone = state["zone"]
+                what = f"delegated {DOMAIN} to {', '.join(state['name_servers'])}"
+            else:
+                # The administrator's own DNS provider: a zone outside the stack, with the CNAME they create.
+                route53 = local.client("route53")
+                zone = route53.create_hosted_zone(Name=DOMAIN, CallerReference="external-dns")["HostedZone"]["Id"]
+                zone = zone.rsplit("/", 1)[-1]
+                changes = [
+                    {
+                        "Action": "CREATE",
+                        "ResourceRecordSet": {
+                            "Name": r["Name"],
+                            "Type": "CNAME",
+                            "TTL": 300,
+                            "ResourceRecords": [{"Value": r["Value"]}],
+                        },
+                    }
+                    for r in state["records"]
+                ]
+                route53.change_resource_record_sets(HostedZoneId=zone, ChangeBatch={"Changes": changes})
+                state["external_zone"] = zone
+                what = "created the validation CNAME at the external DNS provider"
+            issued = moto_acm.validate([zone])
+            if state["certificate"] not in issued:
+                raise StepFailed(f"ACM did not issue {state['certificate']} after the delegation")
+            return f"{what}; ACM issued the certificate"
+
+        if not run.step(RESOURCE, "Later: the administrator delegates, ACM validates", delegate):
+            return
+
+        def served() -> str:
+            # What ExpressCertificateIssuedRule delivers when ACM sends "ACM Certificate Available".
+            result = invoke("express_domain", rule_input(local, ISSUED_RULE_ID), env)
+            if service.listener_certificates() != [state["certificate"]]:
+                raise StepFailed(f"listener certificates {service.listener_certificates()}")
+            if DOMAIN not in service.hosts():
+                raise StepFailed(f"{DOMAIN} is not on the Express listener rule: {service.hosts()}")
+            return f"{result.result}: certificate on the HTTPS listener, rule hosts {service.hosts()}"
+
+        run.step(RESOURCE, "ACM event: HTTPS on the domain starts by itself", served)
+
+        def delete() -> str:
+            route53 = local.client("route53")
+            if managed:
+                try:
+                    route53.delete_hosted_zone(Id=state["zone"])
+                except route53.exceptions.HostedZoneNotEmpty:
+                    pass
+                else:
+                    raise StepFailed("the zone deleted with the validation records still in it")
             for _ in range(2):
                 ev = express_event(local, "Delete", capture)
                 ev["PhysicalResourceId"] = state["physical_id"]
                 invoke("express_domain", ev, env)
                 cfn_success(capture)
-            hosts = service.hosts()
-            if hosts != [service.endpoint]:
-                raise StepFailed(f"the rule still has {hosts}; expected only {service.endpoint}")
-            return f"rule back to {hosts} (Delete run twice)"
+            if service.hosts() != [service.endpoint]:
+                raise StepFailed(f"the rule still has {service.hosts()}; expected only {service.endpoint}")
+            if service.listener_certificates() or moto_acm.status(state["certificate"]) is not None:
+                raise StepFailed("the certificate is still on the listener or in ACM")
+            if managed:
+                # CloudFormation deletes the zone after the custom resource (it references the zone).
+                route53.delete_hosted_zone(Id=state["zone"])
+                local.stack.physical.pop("HostedZone", None)
+                return "Delete run twice: names, certificate and records gone; the zone deleted (no HostedZoneNotEmpty)"
+            return "Delete run twice: names and certificate gone"
 
-        if created:
-            run.step(RESOURCE, "Delete: domain removed from the rule", delete_twice)
-        else:
-            run.unavailable(RESOURCE, "Delete: domain removed from the rule", "skipped: Create failed")
+        run.step(RESOURCE, "Delete: everything it wrote is gone, the zone deletes", delete)
 
 
 def _provision(local: Local) -> str:

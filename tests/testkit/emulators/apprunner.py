@@ -20,7 +20,8 @@ botocore parses (``{"__type": ..., "Message": ...}``), so clients see real
 - ``DescribeCustomDomains`` is paginated (``MaxResults`` 1..5, ``NextToken``);
 - at most five custom domains per service;
 - ``DisassociateCustomDomain`` -> ``deleting`` -> gone after ``delete_after`` describes;
-- ``DescribeService`` returns ``NetworkConfiguration.IpAddressType``;
+- ``DescribeService`` returns ``NetworkConfiguration.IpAddressType`` and, when set, the ECR image the
+  service runs (``SourceConfiguration.ImageRepository.ImageIdentifier``, as App Runner's API reference shows);
 - ``StartDeployment`` answers an ``OperationId`` and appends the service ARN to
   ``deployments`` (the SES key rotation redeploys the service), so tests can assert it;
 - injected faults: access denied per operation, a busy service
@@ -131,6 +132,7 @@ class DomainState:
 class ServiceState:
     arn: str
     ip_address_type: str = "IPV4"
+    image_identifier: str = ""
     domains: dict[str, DomainState] = field(default_factory=dict)
 
     @property
@@ -398,7 +400,11 @@ class AppRunnerEmulator:
                 "CreatedAt": 1_700_000_000,
                 "UpdatedAt": 1_700_000_000,
                 "Status": "RUNNING",
-                "SourceConfiguration": {},
+                "SourceConfiguration": (
+                    {"ImageRepository": {"ImageIdentifier": svc.image_identifier, "ImageRepositoryType": "ECR"}}
+                    if svc.image_identifier
+                    else {}
+                ),
                 "InstanceConfiguration": {"Cpu": "2048", "Memory": "4096"},
                 "AutoScalingConfigurationSummary": {},
                 "NetworkConfiguration": {

@@ -23,6 +23,7 @@ from typing import Any
 import boto3
 
 REGION = "us-east-1"
+ACCOUNT = "123456789012"  # moto's default account
 
 
 @dataclass
@@ -158,6 +159,11 @@ class ExpressService:
             ComparisonOperator="GreaterThanThreshold",
         )
 
+    @property
+    def alarm_arn(self) -> str:
+        """The rollback alarm's ARN as ECSManagedResourceArns.MetricAlarms lists it (moto's account)."""
+        return f"arn:aws:cloudwatch:{self.region}:{ACCOUNT}:alarm:{self.alarm_name}"
+
     def alarm(self) -> dict[str, Any]:
         alarms: list[dict[str, Any]] = self.cloudwatch.describe_alarms(AlarmNames=[self.alarm_name])["MetricAlarms"]
         return alarms[0]
@@ -191,6 +197,11 @@ class ExpressService:
             RuleArn=self.rule_arn, Conditions=[{"Field": "host-header", "HostHeaderConfig": {"Values": hosts}}]
         )
 
+    def listener_certificates(self) -> list[str]:
+        """Certificates on the HTTPS listener besides its default (Express's own endpoint certificate)."""
+        described = self.elbv2.describe_listener_certificates(ListenerArn=self.listener_arn)["Certificates"]
+        return [str(c["CertificateArn"]) for c in described if not c.get("IsDefault")]
+
     def deployment_ids(self) -> list[str]:
         service = self.ecs.describe_services(cluster=self.cluster, services=[self.service_arn])["services"][0]
         return [str(d["id"]) for d in service["deployments"]]
@@ -206,5 +217,7 @@ class ExpressService:
             f"{prefix}.LoadBalancerArn": self.load_balancer_arn,
             f"{prefix}.ListenerArn": self.listener_arn,
             f"{prefix}.ListenerRuleArn": self.rule_arn,
+            # The alarms Express manages for the service (a list in AWS; one alarm here).
+            "ExpressService.ECSManagedResourceArns.MetricAlarms": self.alarm_arn,
             "EcsExpressCluster": self.cluster,
         }

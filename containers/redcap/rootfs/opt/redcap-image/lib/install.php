@@ -245,6 +245,24 @@ function rc_seed_rows(): array
     return $rows;
 }
 
+/**
+ * REDCap features that move long work into cron jobs and have a redcap_config switch: seeded on
+ * at the first install only (part of rc_first_boot's seeding), so the Control Center owns them
+ * afterwards. App Runner cuts every request at 120 s; these keep long work out of the request
+ * (docs/compute.md, "Long requests"). Facts from REDCap 15.7.6:
+ * - bulk_record_delete_enable_global: Classes/BulkRecordDelete.php offers deleting records "using
+ *   a background process" (cron job BackgroundRecordDelete) only when it is '1';
+ *   ControlCenter/modules_settings.php sets it; install_data.sql's default is '1'.
+ * The background Data Import (cron job BackgroundDataImport, Classes/DataImport.php) has no
+ * redcap_config switch: REDCap always offers it.
+ */
+function rc_background_job_rows(): array
+{
+    return [
+        'bulk_record_delete_enable_global' => '1',
+    ];
+}
+
 function rc_set_config(mysqli $db, string $field, string $value): void
 {
     $stmt = $db->prepare('INSERT INTO redcap_config (field_name, value) VALUES (?, ?) ON DUPLICATE KEY UPDATE value = VALUES(value)');
@@ -358,6 +376,8 @@ function rc_first_boot(int $waitSeconds): string
             $db->begin_transaction();
             try {
                 $rows = rc_seed_rows();
+                // Before the stack's rows (+ keeps the left's order): auth_meth_global stays the last written.
+                $rows = rc_background_job_rows() + $rows;
                 foreach ($rows as $field => $value) {
                     rc_set_config($db, $field, $value);
                 }
