@@ -89,7 +89,7 @@ endif
 .PHONY: image
 image: container-tools $(if $(RDS_CA_BUNDLE),,$(RDS_CA_CACHE)) ## Build localhost/redcap:X.Y.Z: make image REDCAP_ZIP=redcapX.Y.Z.zip [RDS_CA_BUNDLE=global-bundle.pem]
 	$(CONTAINER_ENV) containers/podman/base-image.sh
-	$(CONTAINER_ENV) containers/redcap/build.sh --zip "$(REDCAP_ZIP)" --ca-bundle "$(or $(RDS_CA_BUNDLE),$(RDS_CA_CACHE))" --base-image localhost/debian-base:bookworm
+	$(CONTAINER_ENV) containers/redcap/build.sh --zip "$(REDCAP_ZIP)" --ca-bundle "$(or $(RDS_CA_BUNDLE),$(RDS_CA_CACHE))" --base-image localhost/debian-base:trixie
 
 $(RDS_CA_CACHE):
 	@mkdir -p $(dir $@)

@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# Makes localhost/debian-base:bookworm when no registry can be reached: debootstrap a
-# minimal Debian and import it. Cached: the image (and its tarball under
+# Makes localhost/debian-base:<suite> (trixie by default: the REDCap image's base) when no
+# registry can be reached: debootstrap a minimal Debian and import it. The tag names the suite
+# (localhost/debian-base:bookworm for the test MariaDB). Cached: the image (and its tarball under
 # ${BASE_CACHE_DIR:-~/.cache/redcap-image}) is reused on later runs.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
-IMAGE="${1:-localhost/debian-base:bookworm}"
-SUITE=bookworm
+IMAGE="${1:-localhost/debian-base:trixie}"
+SUITE="${IMAGE##*:}"
+case "$SUITE" in
+  bookworm|trixie) ;;
+  *) echo "base-image.sh: the tag must name a Debian suite (bookworm or trixie), not $SUITE" >&2; exit 64 ;;
+esac
 if podman image exists "$IMAGE"; then
   echo "$IMAGE: present"
   exit 0
@@ -37,8 +42,9 @@ Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 SOURCES
   rm -rf "$ROOTFS"/var/cache/apt/archives/*.deb "$ROOTFS"/var/lib/apt/lists/*
-  tar -C "$ROOTFS" -cf "$TARBALL.tmp" .
-  mv "$TARBALL.tmp" "$TARBALL"
+  # A name of its own: helpers sharing the cache may make the same suite at once.
+  tar -C "$ROOTFS" -cf "$TARBALL.tmp.$$" .
+  mv "$TARBALL.tmp.$$" "$TARBALL"
 fi
 podman import --change 'CMD ["/bin/bash"]' "$TARBALL" "$IMAGE" >/dev/null
 echo "$IMAGE: imported from $TARBALL"

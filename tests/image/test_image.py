@@ -242,6 +242,15 @@ def test_mail_is_off_with_a_clear_message_before_the_first_ses_rotation(make_con
         ),
         ({"DB_SALT": "a-long-enough-salt\x07value"}, (), "DB_SALT: contains a control character"),
         ({"DB_AUTH_MODE": "trust"}, (), "DB_AUTH_MODE: must be iam or password"),
+        # Issue 18: the administrator's parameters, refused outside the template's ranges.
+        ({"REQUEST_TIMEOUT_SECONDS": "30"}, (), "REQUEST_TIMEOUT_SECONDS: must be a whole number of seconds"),
+        ({"MAX_UPLOAD_SIZE_MB": "4096"}, (), "MAX_UPLOAD_SIZE_MB: must be a whole number of megabytes"),
+        ({"MAX_UPLOAD_SIZE_MB": "64M"}, (), "MAX_UPLOAD_SIZE_MB: must be a whole number of megabytes"),
+        # Trixie moved the backward-compatible aliases to tzdata-legacy, which the image lacks.
+        ({"TIMEZONE": "US/Eastern"}, (), "TIMEZONE: is not a time zone in this image's tzdata"),
+        ({"TIMEZONE": "Mars/Olympus_Mons"}, (), "TIMEZONE: is not a time zone in this image's tzdata"),
+        ({"TIMEZONE": "europe/paris"}, (), "TIMEZONE: must be an IANA time zone name"),
+        ({}, ("TIMEZONE",), "TIMEZONE: required but not set"),
     ],
 )
 def test_bad_environment_exits_with_one_line_naming_the_variable(make_container, env, drop, message):
@@ -469,6 +478,88 @@ def test_php_settings_match_redcaps_configuration_check(built_image: BuiltImage)
         "apcu",
     ):
         assert ext in modules.split(), ext
+
+
+# What Apache's PHP sees, from a probe page put into the web root as root (the web user cannot).
+PROBE = """<?php
+header('Content-Type: application/json');
+$keys = ['max_execution_time', 'upload_max_filesize', 'post_max_size', 'date.timezone'];
+$out = array_combine($keys, array_map('ini_get', $keys));
+$out['timezone'] = date_default_timezone_get();
+$out['files'] = array_map(static fn ($f) => ['error' => $f['error'], 'size' => $f['size']], $_FILES);
+echo json_encode($out);
+"""
+
+
+def _put_probe(c: RedcapContainer) -> None:
+    c.exec("sh", "-c", "cat > /var/www/redcap/probe.php", user="0", input_text=PROBE)
+
+
+def _upload(c: RedcapContainer, size: int) -> tuple[int, dict[str, Any]]:
+    import http.client
+
+    boundary = "redcap-probe-boundary"
+    body = b"".join(
+        [
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.bin"\r\n'.encode(),
+            b"Content-Type: application/octet-stream\r\n\r\n",
+            b"x" * size,
+            f"\r\n--{boundary}--\r\n".encode(),
+        ]
+    )
+    conn = http.client.HTTPConnection("127.0.0.1", c.port, timeout=60)
+    conn.request("POST", "/probe.php", body=body, headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    resp = conn.getresponse()
+    return resp.status, json.loads(resp.read().decode())
+
+
+def test_administrator_settings_reach_apaches_php_and_apache_at_every_start(make_container):
+    """Issue 18 items 2 and 3: MaxUploadSizeMB, Timezone and RequestTimeoutSeconds come from the
+    environment at every start, with the web root untouched by the runtime user."""
+    env = {"REQUEST_TIMEOUT_SECONDS": "900", "MAX_UPLOAD_SIZE_MB": "80", "TIMEZONE": "America/Argentina/Buenos_Aires"}
+    c = make_container(env=env)
+    wait_ready(c)
+    _put_probe(c)
+    status, body, _ = c.get("/probe.php")
+    assert status == 200, body
+    values = json.loads(body)
+    assert values["max_execution_time"] == "900"
+    assert values["upload_max_filesize"] == "80M"
+    assert values["post_max_size"] == "88M"
+    assert values["date.timezone"] == values["timezone"] == "America/Argentina/Buenos_Aires"
+    # A 70 MB file passes the 80 MB limit; with the default 64 MB (below) PHP refuses it.
+    status, uploaded = _upload(c, 70 * 1024 * 1024)
+    assert status == 200
+    assert uploaded["files"]["file"] == {"error": 0, "size": 70 * 1024 * 1024}
+    # Apache's Timeout reads the same variable (redcap-security.conf): it is in Apache's environment.
+    environ = c.exec("sh", "-c", APACHE_ENVIRON)
+    assert "REQUEST_TIMEOUT_SECONDS=900" in environ.splitlines()
+    assert "/opt/redcap-image/bin/redcap-image php-settings" in c.exec("cat", "/opt/redcap-image/bin/entrypoint")
+
+    default = make_container()
+    wait_ready(default)
+    _put_probe(default)
+    values = json.loads(default.get("/probe.php")[1])
+    assert (values["max_execution_time"], values["upload_max_filesize"], values["timezone"]) == ("300", "64M", "UTC")
+    _, refused = _upload(default, 70 * 1024 * 1024)
+    # UPLOAD_ERR_INI_SIZE (1): the file exceeds upload_max_filesize.
+    assert refused["files"]["file"]["error"] == 1
+
+
+def test_imagemagick_7_reads_pdf_for_inline_pdfs(built_image: BuiltImage):
+    """REDCap's inline PDFs: Imagick (ImageMagick 7 on trixie) with Ghostscript reads a PDF, and the
+    policy file that allows it is ImageMagick 7's, as the package ships it."""
+    run = ("run", "--rm", "--network", "none", "--entrypoint", "bash", built_image.ref, "-c")
+    script = (
+        "gs -q -sDEVICE=pdfwrite -o /tmp/x.pdf -c showpage"
+        " && php -r '$i = new Imagick(); $i->readImage(\"/tmp/x.pdf\"); echo $i->getImageFormat();'"
+    )
+    assert podman(*run, script).strip() == "PDF"
+    files = podman(*run, "dpkg -L imagemagick-7-common").split()
+    assert "/etc/ImageMagick-7/policy.xml" in files
+    policy = podman(*run, "cat /etc/ImageMagick-7/policy.xml")
+    assert '<policy domain="coder" rights="read" pattern="PDF" />' in policy
+    assert "PHP 8.4." in podman(*run, "php -v")
 
 
 def test_only_redcaps_own_aws_sdk_is_in_the_image(built_image: BuiltImage):

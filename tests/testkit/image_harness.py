@@ -34,7 +34,11 @@ from testkit.redcap_release import write_release_zip
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTAINERS = ROOT / "containers"
-BASE_IMAGE = "localhost/debian-base:bookworm"
+# The REDCap image builds on trixie (its Dockerfile pins the public trixie-slim by digest; this
+# local stand-in is debootstrapped from the same suite). The test MariaDB stays on bookworm: it
+# stands in for Aurora, not for anything the image ships.
+BASE_IMAGE = "localhost/debian-base:trixie"
+MARIADB_BASE_IMAGE = "localhost/debian-base:bookworm"
 MARIADB_IMAGE = "localhost/redcap-test-mariadb:latest"
 HOST = "127.0.0.1"
 
@@ -124,9 +128,9 @@ class Pki:
         return cls(directory)
 
 
-def ensure_base_image() -> None:
+def ensure_base_image(image: str = BASE_IMAGE) -> None:
     subprocess.run(
-        ["bash", str(CONTAINERS / "podman" / "base-image.sh"), BASE_IMAGE], check=True, env=podman_env(), timeout=900
+        ["bash", str(CONTAINERS / "podman" / "base-image.sh"), image], check=True, env=podman_env(), timeout=900
     )
 
 
@@ -150,9 +154,11 @@ def build_redcap_image(
 
 
 def build_mariadb_image() -> None:
+    ensure_base_image(MARIADB_BASE_IMAGE)
     podman(
-        "build", "--pull=never", "--format", "docker", "-t", MARIADB_IMAGE, str(ROOT / "tests" / "image" / "mariadb")
-    )
+        "build", "--pull=never", "--format", "docker", "--build-arg", f"BASE_IMAGE={MARIADB_BASE_IMAGE}",
+        "-t", MARIADB_IMAGE, str(ROOT / "tests" / "image" / "mariadb"),
+    )  # fmt: skip
 
 
 def build_standin_image(workdir: Path, pki: Pki) -> dict[str, str]:
@@ -193,6 +199,9 @@ def contract_env(
         "SES_SMTP_HOST": HOST,
         "SES_SMTP_PORT": str(smtp_port or 587),
         "SES_CONFIGURATION_SET": "redcap-events",
+        "REQUEST_TIMEOUT_SECONDS": "300",
+        "MAX_UPLOAD_SIZE_MB": "64",
+        "TIMEZONE": "UTC",
         "DB_SALT": "s4lt" + secrets.token_hex(16),
         "S3_USER_SECRET": json.dumps(
             {"UserName": "redcap-s3", "AccessKeyId": "AKIAFIRSTKEY0000", "SecretAccessKey": "first-" + "secret-key"}

@@ -155,8 +155,37 @@ function rc_kind_problem(string $kind, string $value): ?string
             return preg_match('/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/', $value) ? null : 'must be an S3 bucket name';
         case 'name':
             return preg_match('/^[A-Za-z0-9_-]{1,64}$/', $value) ? null : 'must be letters, digits, _ or -';
+        case 'request_timeout':
+            // The template's RequestTimeoutSeconds range (MinValue/MaxValue).
+            return rc_whole_number_between($value, 60, 3600) ? null : 'must be a whole number of seconds from 60 to 3600';
+        case 'upload_mb':
+            // The template's MaxUploadSizeMB range; REDCap's Configuration Check wants more than 10 MB.
+            return rc_whole_number_between($value, 16, 1024) ? null : 'must be a whole number of megabytes from 16 to 1024';
+        case 'timezone':
+            return rc_timezone_problem($value);
     }
     throw new LogicException("unknown kind $kind");
+}
+
+function rc_whole_number_between(string $value, int $min, int $max): bool
+{
+    return preg_match('/^[1-9][0-9]{0,5}$/', $value) === 1 && (int) $value >= $min && (int) $value <= $max;
+}
+
+/**
+ * An IANA time zone name that this image's tzdata holds: PHP knows it as a current identifier
+ * and /usr/share/zoneinfo has its file (Debian's PHP reads the system tzdata). Backward-compatible
+ * aliases (US/Eastern, ...) are refused: trixie moved them to tzdata-legacy, which is not installed.
+ */
+function rc_timezone_problem(string $value): ?string
+{
+    if (!preg_match('#^(UTC|[A-Z][A-Za-z_-]+(/[A-Za-z0-9][A-Za-z0-9_+-]*){1,2})$#', $value)) {
+        return 'must be an IANA time zone name such as Europe/Paris or UTC';
+    }
+    if (!in_array($value, DateTimeZone::listIdentifiers(), true) || !is_file('/usr/share/zoneinfo/' . $value)) {
+        return 'is not a time zone in this image\'s tzdata (use a current IANA name such as America/New_York)';
+    }
+    return null;
 }
 
 /** Validates the whole contract at start; the first problem wins. */
