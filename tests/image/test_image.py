@@ -476,6 +476,8 @@ def test_php_settings_match_redcaps_configuration_check(built_image: BuiltImage)
         "mysqli",
         "imagick",
         "apcu",
+        # LDAP sign-in (docs/sign-in.md): REDCap's PEAR Auth LDAP container needs PHP's ldap extension.
+        "ldap",
     ):
         assert ext in modules.split(), ext
 
