@@ -5,7 +5,7 @@ Update PRICES_DATE with every change; `make cost` prints it under the table.
 
 from __future__ import annotations
 
-PRICES_DATE = "2026-11-28"
+PRICES_DATE = "2026-12-03"
 REGION = "us-east-1"
 HOURS_PER_MONTH = 730
 
@@ -42,4 +42,16 @@ PRICES: dict[str, float] = {
     "cloudwatch_custom_metric_month": 0.30,
     "lambda_gb_second_arm": 0.0000133334,
     "lambda_million_requests": 0.20,
+    # GuardDuty (https://aws.amazon.com/guardduty/pricing/, us-east-1 figures of the page's worked
+    # examples as transcribed 2026-10-07 in api-evangelist/amazon-guardduty plans/amazon-guardduty-plans-pricing.yml;
+    # first tiers only). Foundational: CloudTrail management events and VPC Flow Logs + DNS logs.
+    "guardduty_million_management_events": 4.00,
+    "guardduty_flow_dns_gb": 1.00,
+    "guardduty_million_s3_data_events": 0.80,
+    # RDS Protection for Aurora Serverless v2: 0.25 USD per ACU (read as a month of the average ACU).
+    "guardduty_rds_acu_month": 0.25,
+    "guardduty_lambda_network_gb": 1.00,
+    # Malware Protection for S3: per GB scanned and per 1,000 objects evaluated (free tier not counted).
+    "malware_s3_gb_scanned": 0.09,
+    "malware_s3_thousand_objects": 0.215,
 }

@@ -30,10 +30,6 @@ APP_RUNNER_ONLY = {
     "AppRunnerDeploymentEventsRule",
     "AppRunner5xxRateAlarm",
     # NAT carries only App Runner's egress; Express tasks use the internet gateway.
-    "NatEip1",
-    "NatGateway1",
-    "PrivateDefaultRoute1",
-    "PrivateDefaultRoute2",
 }
 EXPRESS_ONLY = {
     "EcsExpressCluster",
@@ -105,6 +101,10 @@ def test_each_compute_type_has_exactly_its_resources_and_no_dangling_reference(
     ours, theirs = (APP_RUNNER_ONLY, EXPRESS_ONLY) if compute == "AppRunner" else (EXPRESS_ONLY, APP_RUNNER_ONLY)
     assert ours <= set(resources)
     assert not theirs & set(resources)
+    # App Runner's NAT gateway: always in prod, in dev only with DevNatGateway=true (issue 19); never on Express.
+    nat = {"NatEip1", "NatGateway1", "PrivateDefaultRoute1", "PrivateDefaultRoute2"}
+    assert (nat <= set(resources)) is (compute == "AppRunner" and env == "prod")
+    assert not (nat & set(resources)) or compute == "AppRunner"
     known = set(resources) | set(rendered.params) | PSEUDO
     for name, resource in resources.items():
         depends = resource.get("DependsOn", [])
@@ -173,9 +173,19 @@ def test_tasks_reach_every_aws_service_they_need_without_a_public_ip() -> None:
         if props["VpcEndpointType"] == "Interface"
     }
     assert set(interface) == {"secretsmanager", "ecr.api", "ecr.dkr", "logs", "email-smtp"}
+    prod = render("EcsExpress", env="prod")
+    prod_subnets = {
+        r["Properties"]["ServiceName"]["Fn::Sub"]: r["Properties"]["SubnetIds"]
+        for r in prod.of_type("AWS::EC2::VPCEndpoint").values()
+        if r["Properties"]["VpcEndpointType"] == "Interface"
+    }
+    assert len(prod_subnets) == 5
     for name, props in interface.items():
         assert props["PrivateDnsEnabled"] is True, name
-        assert props["SubnetIds"] == [{"Ref": "PrivateSubnet1"}, {"Ref": "PrivateSubnet2"}], name
+        # Issue 19: one AZ in dev, both in prod.
+        assert props["SubnetIds"] == [{"Ref": "PrivateSubnet1"}], name
+    for name, subnets in prod_subnets.items():
+        assert subnets == [{"Ref": "PrivateSubnet1"}, {"Ref": "PrivateSubnet2"}], name
     https = express.props("EndpointSecurityGroup")["SecurityGroupIngress"]
     assert [(r["FromPort"], r["CidrIp"]) for r in https] == [(443, {"Fn::GetAtt": ["Vpc", "CidrBlock"]})]
     for name in ("ecr.api", "ecr.dkr", "logs", "secretsmanager"):
@@ -195,8 +205,8 @@ def test_tasks_reach_every_aws_service_they_need_without_a_public_ip() -> None:
     # The tasks' own egress admits HTTPS and SMTP to those endpoints.
     egress = express.props("ExpressTaskSecurityGroup")["SecurityGroupEgress"]
     assert {(r["FromPort"], r["ToPort"]) for r in egress} >= {(443, 443), (587, 587)}
-    # App Runner keeps its endpoints as they were (its egress is the NAT gateways).
-    app_runner = render("AppRunner")
+    # App Runner with a NAT gateway keeps its endpoints as they were (its other egress is the NAT gateways).
+    app_runner = Rendered(ComputeType="AppRunner", ImageUri=IMAGE, Environment="dev", DevNatGateway="true")
     names = {r["Properties"]["ServiceName"]["Fn::Sub"] for r in app_runner.of_type("AWS::EC2::VPCEndpoint").values()}
     assert names == {"com.amazonaws.${AWS::Region}.s3", "com.amazonaws.${AWS::Region}.secretsmanager"}
     gateway = next(
@@ -560,7 +570,10 @@ def test_express_pays_for_no_nat_and_names_no_egress_address(env: str) -> None:
     subnets = express.props("ExpressService")["NetworkConfiguration"]["Subnets"]
     assert subnets == [{"Ref": "PublicSubnet1"}, {"Ref": "PublicSubnet2"}]
     app_runner = render("AppRunner", env=env)
-    assert len(app_runner.props("WafRedcapEgressIpSet")["Addresses"]) == (2 if env == "prod" else 1)
+    # dev on App Runner has no NAT gateway by default (issue 19): no egress address either.
+    assert len(app_runner.props("WafRedcapEgressIpSet")["Addresses"]) == (2 if env == "prod" else 0)
+    with_nat = Rendered(ComputeType="AppRunner", ImageUri=IMAGE, Environment=env, DevNatGateway="true")
+    assert len(with_nat.props("WafRedcapEgressIpSet")["Addresses"]) == (2 if env == "prod" else 1)
 
 
 def test_compute_md_cites_every_express_behaviour_the_template_relies_on() -> None:

@@ -99,7 +99,7 @@ def test_operations_counts_are_the_templates() -> None:
 
 
 @pytest.mark.parametrize(
-    ("env", "nat_gateways"), [("dev", 1), ("prod", 2), ("dev-express", 0), ("prod-express", 0)], ids=str
+    ("env", "nat_gateways"), [("dev", 0), ("prod", 2), ("dev-express", 0), ("prod-express", 0)], ids=str
 )
 def test_nat_gateways_exist_only_with_app_runner(env: str, nat_gateways: int) -> None:
     # What README's diagram, deploy.md's Environment row, compute.md and samconfig.toml say.

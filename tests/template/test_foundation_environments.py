@@ -107,23 +107,84 @@ def test_file_bucket_is_private_kms_encrypted_tls_only_and_logged() -> None:
     assert deny["Condition"] == {"Bool": {"aws:SecureTransport": False}}
 
 
-def _nat_gateways(env: str) -> set[str]:
-    return set(Rendered(Environment=env).of_type("AWS::EC2::NatGateway"))
+def _nat_gateways(env: str, **extra: str) -> set[str]:
+    return set(Rendered(Environment=env, **extra).of_type("AWS::EC2::NatGateway"))
 
 
-def test_one_nat_in_dev_and_one_per_az_in_prod() -> None:
-    assert _nat_gateways("dev") == {"NatGateway1"}
+def test_no_nat_in_dev_unless_asked_and_one_per_az_in_prod() -> None:
+    # Issue 19: dev on App Runner runs without a NAT gateway by default; DevNatGateway=true brings one back.
+    assert _nat_gateways("dev") == set()
+    assert _nat_gateways("dev", DevNatGateway="true") == {"NatGateway1"}
     assert _nat_gateways("prod") == {"NatGateway1", "NatGateway2"}
+    # prod ignores DevNatGateway: it always has one per AZ.
+    assert _nat_gateways("prod", DevNatGateway="false") == {"NatGateway1", "NatGateway2"}
+    assert not Rendered(Environment="dev").of_type("AWS::EC2::EIP")
 
 
 @pytest.mark.parametrize(("env", "nat"), [("dev", "NatGateway1"), ("prod", "NatGateway2")])
 def test_second_private_subnet_egress(env: str, nat: str) -> None:
-    route = Rendered(Environment=env).props("PrivateDefaultRoute2")
+    route = Rendered(Environment=env, DevNatGateway="true").props("PrivateDefaultRoute2")
     assert route["NatGatewayId"] == {"Ref": nat}
 
 
+def _interface_endpoints(rendered: Rendered) -> dict[str, dict[str, object]]:
+    return {
+        r["Properties"]["ServiceName"]["Fn::Sub"].rsplit(".", 1)[1]: r["Properties"]
+        for r in rendered.of_type("AWS::EC2::VPCEndpoint").values()
+        if r["Properties"]["VpcEndpointType"] == "Interface"
+    }
+
+
+def test_dev_without_nat_reaches_ses_s3_and_secrets_through_endpoints_in_one_az() -> None:
+    """Issue 19 item 3: no NAT in dev, yet REDCap still sends mail and reaches S3 and Secrets Manager."""
+    dev = Rendered(**DEV)
+    interface = _interface_endpoints(dev)
+    assert set(interface) == {"secretsmanager", "email-smtp"}
+    for props in interface.values():
+        assert props["SubnetIds"] == [{"Ref": "PrivateSubnet1"}]
+        assert props["PrivateDnsEnabled"] is True
+    gateway = next(
+        r for r in dev.of_type("AWS::EC2::VPCEndpoint").values() if r["Properties"]["VpcEndpointType"] == "Gateway"
+    )
+    assert gateway["Properties"]["RouteTableIds"] == [{"Ref": "PrivateRouteTable1"}, {"Ref": "PrivateRouteTable2"}]
+    # The VPC connector's subnets are the ones the SMTP endpoint's security group admits (the VPC's CIDR).
+    smtp = dev.props("ExpressSmtpEndpointSecurityGroup")["SecurityGroupIngress"]
+    assert [(r["FromPort"], r["CidrIp"]) for r in smtp] == [(587, {"Fn::GetAtt": ["Vpc", "CidrBlock"]})]
+    assert dev.props("AppRunnerVpcConnector")["Subnets"] == [{"Ref": "PrivateSubnet1"}, {"Ref": "PrivateSubnet2"}]
+    assert dev.props("WafRedcapEgressIpSet")["Addresses"] == []
+    # With the NAT gateway back, App Runner's mail goes through it and the SMTP endpoint is not created.
+    with_nat = Rendered(**DEV, DevNatGateway="true")
+    assert set(_interface_endpoints(with_nat)) == {"secretsmanager"}
+
+
+def test_prod_network_is_unchanged_by_issue_19() -> None:
+    """prod renders the NAT gateways, endpoints and Aurora scaling exactly as before issue 19."""
+    for compute in ("AppRunner", "EcsExpress"):
+        prod = Rendered(**PROD, ComputeType=compute)
+        for props in _interface_endpoints(prod).values():
+            assert props["SubnetIds"] == [{"Ref": "PrivateSubnet1"}, {"Ref": "PrivateSubnet2"}]
+        for flag in ("true", "false"):
+            same = Rendered(**PROD, ComputeType=compute, DevNatGateway=flag)
+            for name in ("NatGateway1", "NatGateway2", "PrivateDefaultRoute1", "PrivateDefaultRoute2", "DbCluster"):
+                assert (name in same.resources) is (name in prod.resources), name
+                if name in prod.resources:
+                    assert same.resource(name) == prod.resource(name), name
+    app_runner = Rendered(**PROD)
+    assert set(_interface_endpoints(app_runner)) == {"secretsmanager"}
+    assert app_runner.props("PrivateDefaultRoute1")["NatGatewayId"] == {"Ref": "NatGateway1"}
+    assert app_runner.props("DbCluster")["ServerlessV2ScalingConfiguration"] == {"MinCapacity": 0.5, "MaxCapacity": 8}
+
+
+@pytest.mark.parametrize(("minimum", "pause"), [("0", 300), ("0.5", None), ("1", None)])
+def test_aurora_auto_pause_only_at_zero_acu(minimum: str, pause: int | None) -> None:
+    scaling = Rendered(**DEV, DbMinCapacity=minimum).props("DbCluster")["ServerlessV2ScalingConfiguration"]
+    assert scaling.get("SecondsUntilAutoPause") == pause
+    longer = Rendered(**DEV, DbMinCapacity="0", DbSecondsUntilAutoPause="3600").props("DbCluster")
+    assert int(longer["ServerlessV2ScalingConfiguration"]["SecondsUntilAutoPause"]) == 3600
+
+
 def test_network_endpoints_and_flow_logs() -> None:
-    rendered = Rendered(**DEV)
+    rendered = Rendered(**DEV, DevNatGateway="true")
     endpoints = {
         r["Properties"]["VpcEndpointType"]: r["Properties"] for r in rendered.of_type("AWS::EC2::VPCEndpoint").values()
     }

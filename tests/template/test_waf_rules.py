@@ -31,11 +31,19 @@ ADMIN_IP = "203.0.113.8"  # AdminCidrs in the "allowlists" profile (inside Allow
 OUTSIDE_IP = "192.0.2.77"
 OPEN_ADMIN_IP = "198.51.100.20"  # AdminCidrs in the "admin" profile
 
+# The dev profiles keep dev's optional NAT gateway (DevNatGateway=true), whose address the Configuration Check
+# exception names; dev without it (the default since issue 19) is test_dev_without_nat_has_no_egress_exception.
+DEV_NAT = {"DevNatGateway": "true"}
 PROFILES: dict[str, dict[str, Any]] = {
-    "open": {},
-    "admin": {"AdminCidrs": "198.51.100.0/24"},
-    "allowlists": {"AllowedCidrs": "203.0.113.0/24", "AllowedCountries": "US,CA", "AdminCidrs": "203.0.113.8/32"},
-    "restricted": {"AllowedCidrs": "203.0.113.0/24", "AllowedCountries": "US,CA", "RestrictSurveys": "true"},
+    "open": {**DEV_NAT},
+    "admin": {"AdminCidrs": "198.51.100.0/24", **DEV_NAT},
+    "allowlists": {
+        "AllowedCidrs": "203.0.113.0/24",
+        "AllowedCountries": "US,CA",
+        "AdminCidrs": "203.0.113.8/32",
+        **DEV_NAT,
+    },
+    "restricted": {"AllowedCidrs": "203.0.113.0/24", "AllowedCountries": "US,CA", "RestrictSurveys": "true", **DEV_NAT},
     "prod": {"Environment": "prod"},  # one NAT gateway (and address) per AZ
     "rate-exempt": {"RateLimitExemptCidrs": "198.51.100.0/24,203.0.113.9/32"},
 }
@@ -708,3 +716,15 @@ def test_the_cron_callers_request_reaches_no_sampled_rule(profile: str) -> None:
     assert (decision.action, decision.rule, decision.counted) == (ALLOW, CRON_OK, ())
     rules = {r["Name"]: r for r in ev.acl["Rules"]}
     assert rules[CRON_OK]["VisibilityConfig"]["SampledRequestsEnabled"] is False
+
+
+def test_dev_without_nat_has_no_egress_exception() -> None:
+    """Issue 19: dev on App Runner without a NAT gateway has no egress address, so no request is excepted.
+
+    (REDCap cannot reach its own public URL then anyway: it has no internet egress; docs/cost.md.)
+    """
+    dev = Rendered()
+    assert dev.props("WafRedcapEgressIpSet")["Addresses"] == []
+    ev = WebAclEvaluator(dev, secrets={"CronSecret": CURRENT}, addresses=NAT_ADDRESSES)
+    decision = ev.evaluate(req("/surveys/index.php", ip="198.51.100.201", managed=NO_UA))
+    assert (decision.action, decision.rule) == (BLOCK, "BlockNoUserAgent")
