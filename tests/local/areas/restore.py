@@ -164,7 +164,7 @@ def scenario(local: Local, run: Run) -> None:
             answer = capture.last
             if answer["Status"] != "FAILED" or "DbSnapshotIdentifier may not change" not in answer.get("Reason", ""):
                 raise StepFailed(f"a changed DbSnapshotIdentifier was not refused: {answer}")
-            return f"FAILED: {answer['Reason'][:80]}..."
+            return f"refused as expected: {answer['Reason'][:80]}..."
 
         run.step(RESOURCE, "a later DbSnapshotIdentifier change is refused", snapshot_change_refused)
 
