@@ -17,7 +17,7 @@ from redcap_ctl.observability import logger
 helper = make_helper()
 
 try:
-    from redcap_ctl import clients, express_idle_timeout
+    from redcap_ctl import clients, express_events, express_idle_timeout
     from redcap_ctl.errors import InputError
 
     elbv2 = clients.client("elbv2")
@@ -57,7 +57,7 @@ def on_delete(event: dict[str, Any], _context: Any) -> None:
 
 def on_deployment(event: dict[str, Any]) -> dict[str, Any]:
     props = express_idle_timeout.props_from_env(os.environ)
-    if not express_idle_timeout.is_deployment_start(event, props.service_arn):
+    if not express_events.is_deployment_start(event, props.service_arn):
         # The rule's pattern admits only these events; anything else is a misrouted invocation.
         logger.warning("Ignored an event that is not a deployment start of this service")
         return {"seconds": None}

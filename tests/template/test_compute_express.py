@@ -505,7 +505,7 @@ def test_the_canary_rule_exists_only_on_express_when_asked(choice: str) -> None:
 
 
 def test_the_canary_rule_is_the_same_on_both_paths_and_follows_every_express_update() -> None:
-    from redcap_ctl import express_canary
+    from redcap_ctl import express_canary, express_events
 
     rendered = Rendered(
         ComputeType="EcsExpress", ImageUri=IMAGE, CanaryRollbackRule="RedcapRule", CanaryClientErrorPercent=12.5
@@ -535,7 +535,7 @@ def test_the_canary_rule_is_the_same_on_both_paths_and_follows_every_express_upd
     assert pattern["detail-type"] == [event["detail-type"]]
     assert pattern["detail"] == {"eventName": [event["detail"]["eventName"]]}
     assert pattern["resources"] == [{"Fn::GetAtt": ["ExpressService", "ServiceArn"]}]
-    assert express_canary.is_deployment_start(event, event["resources"][0])
+    assert express_events.is_deployment_start(event, event["resources"][0])
 
 
 def test_the_canary_function_reads_this_service_and_writes_only_alarms() -> None:

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from redcap_ctl import express_idle_timeout
+from redcap_ctl import express_events, express_idle_timeout
 from testkit import ROOT, TEMPLATE, load_event
 from testkit.template import Rendered, load
 
@@ -82,7 +82,7 @@ def test_the_custom_resource_and_the_deployment_path_read_the_same_value(seconds
     assert pattern["detail-type"] == [event["detail-type"]]
     assert pattern["detail"] == {"eventName": [event["detail"]["eventName"]]}
     assert pattern["resources"] == [{"Fn::GetAtt": ["ExpressService", "ServiceArn"]}]
-    assert express_idle_timeout.is_deployment_start(event, event["resources"][0])
+    assert express_events.is_deployment_start(event, event["resources"][0])
 
 
 def test_the_function_may_change_only_this_services_load_balancer() -> None:

@@ -39,3 +39,18 @@ def test_require_env_fails_fast_naming_the_variable():
 def test_require_str():
     with pytest.raises(InputError, match="^DomainName: is required$"):
         require_str({"DomainName": "  "}, "DomainName")
+
+
+def test_properties_from_the_environment_name_the_variable_not_the_property() -> None:
+    from redcap_ctl.config import parse_from_env
+
+    def parse(props: dict[str, str]) -> str:
+        if not props["ServiceArn"]:
+            raise InputError("ServiceArn", "required")
+        return props["ServiceArn"]
+
+    fields = {"ServiceArn": "EXPRESS_SERVICE_ARN"}
+    assert parse_from_env({"EXPRESS_SERVICE_ARN": "arn:x"}, fields, parse) == "arn:x"
+    with pytest.raises(InputError) as err:
+        parse_from_env({}, fields, parse)
+    assert err.value.field == "EXPRESS_SERVICE_ARN"

@@ -9,10 +9,19 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from redcap_ctl.errors import InputError
+
+
+def parse_from_env[T](environ: Mapping[str, str], fields: Mapping[str, str], parse: Callable[[dict[str, Any]], T]) -> T:
+    """Custom-resource properties read from the environment (``fields``: property -> variable), so a
+    function invoked outside CloudFormation parses the same way; an error names the variable."""
+    try:
+        return parse({field: environ.get(name, "") for field, name in fields.items()})
+    except InputError as err:
+        raise InputError(fields.get(err.field, err.field), err.problem) from None
 
 
 def require_env(name: str, environ: Mapping[str, str] | None = None) -> str:

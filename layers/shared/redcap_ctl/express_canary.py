@@ -42,6 +42,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
+from redcap_ctl.config import parse_from_env
 from redcap_ctl.errors import ControlPlaneError, InputError
 
 # No mypy_boto3 stubs for ECS and CloudWatch are pinned (requirements/dev.in): the clients are Any.
@@ -385,18 +386,4 @@ MANAGED_ALARMS_ENV = "EXPRESS_MANAGED_ALARMS"
 
 
 def props_from_env(environ: Mapping[str, str]) -> Props:
-    fields = {**ENV_FIELDS, "ManagedAlarmArns": MANAGED_ALARMS_ENV}
-    try:
-        return parse_props({field: environ.get(name, "") for field, name in fields.items()})
-    except InputError as err:
-        raise InputError(fields[err.field], err.problem) from None
-
-
-def is_deployment_start(event: Mapping[str, Any], service_arn: str) -> bool:
-    """An EventBridge "ECS Deployment State Change" for this service's deployment starting."""
-    return (
-        event.get("source") == "aws.ecs"
-        and event.get("detail-type") == "ECS Deployment State Change"
-        and service_arn in event.get("resources", [])
-        and event.get("detail", {}).get("eventName") == "SERVICE_DEPLOYMENT_IN_PROGRESS"
-    )
+    return parse_from_env(environ, {**ENV_FIELDS, "ManagedAlarmArns": MANAGED_ALARMS_ENV}, parse_props)
