@@ -10,14 +10,13 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from redcap_ctl.custom_resource import make_helper
+from redcap_ctl.custom_resource import delete_props, make_helper
 from redcap_ctl.observability import logger
 
 helper = make_helper()
 
 try:
     from redcap_ctl import clients, express_canary, express_events
-    from redcap_ctl.errors import InputError
 
     ecs = clients.client("ecs")
     cloudwatch = clients.client("cloudwatch")
@@ -40,17 +39,11 @@ def on_create_or_update(event: dict[str, Any], _context: Any) -> str:
 
 @helper.delete
 def on_delete(event: dict[str, Any], _context: Any) -> None:
-    try:
-        props = express_canary.parse_props(event["ResourceProperties"])
-    except InputError as err:
-        # Properties that never parsed never changed anything (Create failed on them first).
-        logger.warning("Delete with invalid properties: nothing to put back", extra={"error": str(err)})
+    props = delete_props(event, express_canary.parse_props)
+    if props is None:
         return
-    service = str(event.get("PhysicalResourceId", ""))
-    if not service.startswith("arn:"):
-        # A failed Create answers with crhelper's generated id: it changed nothing.
-        logger.info("Delete of a resource that never changed anything", extra={"physical_id": service})
-        return
+    # The service the rule was set on (the physical id), which a replaced service no longer is.
+    service = str(event["PhysicalResourceId"])
     restored = express_canary.restore(ecs, cloudwatch, props.cluster, service, props.managed_alarms)
     logger.info("Express's rule put back", extra={"alarms": restored})
 

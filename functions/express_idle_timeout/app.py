@@ -11,14 +11,13 @@ import hashlib
 import os
 from typing import Any
 
-from redcap_ctl.custom_resource import make_helper
+from redcap_ctl.custom_resource import delete_props, make_helper
 from redcap_ctl.observability import logger
 
 helper = make_helper()
 
 try:
     from redcap_ctl import clients, express_events, express_idle_timeout
-    from redcap_ctl.errors import InputError
 
     elbv2 = clients.client("elbv2")
 except Exception as err:  # noqa: BLE001 -- any import-time failure must reach CloudFormation as FAILED, not a hang
@@ -41,15 +40,8 @@ def on_create_or_update(event: dict[str, Any], _context: Any) -> str:
 
 @helper.delete
 def on_delete(event: dict[str, Any], _context: Any) -> None:
-    try:
-        props = express_idle_timeout.parse_props(event["ResourceProperties"])
-    except InputError as err:
-        # Properties that never parsed never changed anything (Create failed on them first).
-        logger.warning("Delete with invalid properties: nothing to put back", extra={"error": str(err)})
-        return
-    if not str(event.get("PhysicalResourceId", "")).startswith("arn:"):
-        # A failed Create answers with crhelper's generated id: it changed nothing.
-        logger.info("Delete of a resource that never changed anything")
+    props = delete_props(event, express_idle_timeout.parse_props)
+    if props is None:
         return
     after = express_idle_timeout.release(elbv2, props)
     logger.info("Idle timeout released", extra={"seconds": after})

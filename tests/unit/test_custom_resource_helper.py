@@ -44,3 +44,19 @@ def test_polling_helper_builds_its_three_clients_from_the_shared_session(monkeyp
     assert helper._lambda_client is clients.client("lambda")
     assert helper._events_client is clients.client("events")
     assert helper._logs_client is clients.client("logs")
+
+
+def test_delete_props_only_for_a_delete_that_may_have_changed_something() -> None:
+    from redcap_ctl.custom_resource import delete_props
+    from redcap_ctl.errors import InputError
+
+    def parse(props):
+        if "ServiceArn" not in props:
+            raise InputError("ServiceArn", "required")
+        return props["ServiceArn"]
+
+    arn = "arn:aws:ecs:us-east-1:123456789012:service/c/s"
+    assert delete_props({"ResourceProperties": {"ServiceArn": arn}, "PhysicalResourceId": arn}, parse) == arn
+    # Properties that never parsed, and crhelper's generated id after a failed Create: nothing to undo.
+    assert delete_props({"ResourceProperties": {}, "PhysicalResourceId": arn}, parse) is None
+    assert delete_props({"ResourceProperties": {"ServiceArn": arn}, "PhysicalResourceId": "stack_Res_ABC"}, parse) is None

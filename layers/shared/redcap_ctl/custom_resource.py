@@ -29,6 +29,7 @@ import logging
 import os
 import ssl
 import types
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import crhelper.resource_helper as _resource_helper
@@ -133,3 +134,23 @@ def make_polling_helper(polling_interval_minutes: int = 1) -> CfnResource:
     and answers CloudFormation once a poll returns a physical id or raises.
     """
     return _build_helper(_SharedSessionClients, polling_interval=polling_interval_minutes)
+
+
+def delete_props[P](event: Mapping[str, Any], parse: Callable[[Mapping[str, Any]], P]) -> P | None:
+    """The properties of a Delete that may have changed something, or None when it cannot have.
+
+    Properties that never parsed never changed anything (Create failed on them first), and a failed
+    Create answers with crhelper's generated physical id, not the ARN these resources use.
+    """
+    from redcap_ctl.errors import InputError
+    from redcap_ctl.observability import logger
+
+    try:
+        props = parse(event["ResourceProperties"])
+    except InputError as err:
+        logger.warning("Delete with invalid properties: nothing to put back", extra={"error": str(err)})
+        return None
+    if not str(event.get("PhysicalResourceId", "")).startswith("arn:"):
+        logger.info("Delete of a resource that never changed anything")
+        return None
+    return props
