@@ -59,4 +59,6 @@ def test_delete_props_only_for_a_delete_that_may_have_changed_something() -> Non
     assert delete_props({"ResourceProperties": {"ServiceArn": arn}, "PhysicalResourceId": arn}, parse) == arn
     # Properties that never parsed, and crhelper's generated id after a failed Create: nothing to undo.
     assert delete_props({"ResourceProperties": {}, "PhysicalResourceId": arn}, parse) is None
-    assert delete_props({"ResourceProperties": {"ServiceArn": arn}, "PhysicalResourceId": "stack_Res_ABC"}, parse) is None
+    assert (
+        delete_props({"ResourceProperties": {"ServiceArn": arn}, "PhysicalResourceId": "stack_Res_ABC"}, parse) is None
+    )
